@@ -1,0 +1,19 @@
+"""FastAPI dependencies shared by the routes: settings, locality policies, database session, Temporal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from core.config import Settings, get_settings
+from core.localities import policies_from
+from domain.policy import LocalityPolicy
+
+
+def get_policies(settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, LocalityPolicy]:
+    return policies_from(settings.localities_dir)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoliciesDep = Annotated[dict[str, LocalityPolicy], Depends(get_policies)]

@@ -1,0 +1,1 @@
+"""The database: schema (models), sessions, Alembic migrations and the development seed."""

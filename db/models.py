@@ -1,0 +1,230 @@
+"""The database schema: cases and what happens to them, kept current by activities; staff; the outbox.
+
+Lists and case pages read these tables, not Temporal: search attributes are eventually consistent,
+while these rows are written by the activity that made the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on SQLite (which drops the zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("datetimes must be timezone-aware")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class StaffUser(Base):
+    """A member of staff: a SPOC, a panel member, a manager. Acts only on cases of their localities."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(30))
+    # SHA-256 of the personal API key; the key itself is shown once and never stored.
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime]
+    localities: Mapped[list[StaffLocality]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def locality_keys(self) -> set[str]:
+        return {link.locality for link in self.localities}
+
+
+class StaffLocality(Base):
+    __tablename__ = "staff_localities"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True)
+    locality: Mapped[str] = mapped_column(String(60), primary_key=True)
+
+
+class ReferenceCounter(Base):
+    """The last sequence number of case references per locality and year (CT-BLA-2026-0007)."""
+
+    __tablename__ = "reference_counters"
+
+    locality: Mapped[str] = mapped_column(String(60), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(30), unique=True)
+    locality: Mapped[str] = mapped_column(String(60), index=True)
+    stage: Mapped[str] = mapped_column(String(30), index=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(60))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    # The application as submitted (personal data: read only through the audited case routes).
+    application: Mapped[dict[str, Any]]
+    # The automatic threshold assessment, beside which the SPOC sees the agencies' answers.
+    assessment: Mapped[dict[str, Any]]
+    # Decisions and arrangements as recorded (JSON documents, shapes in workflows.models).
+    threshold_decision: Mapped[dict[str, Any] | None]
+    review_meeting: Mapped[dict[str, Any] | None]
+    impact_statement: Mapped[dict[str, Any] | None]
+    panel_decision: Mapped[dict[str, Any] | None]
+    appeal_request: Mapped[dict[str, Any] | None]
+    appeal_outcome: Mapped[dict[str, Any] | None]
+    acknowledge_by: Mapped[dt.date | None] = mapped_column(Date)
+    threshold_decision_by: Mapped[dt.date | None] = mapped_column(Date)
+    outcome_by: Mapped[dt.date | None] = mapped_column(Date)
+    appeal_by: Mapped[dt.date | None] = mapped_column(Date)
+    # The deadline the case is waiting on now, for lists and "overdue" filters.
+    next_deadline: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    next_deadline_step: Mapped[str | None] = mapped_column(String(40))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    letters: Mapped[list[Letter]] = relationship(
+        back_populates="case", order_by="Letter.id", lazy="selectin"
+    )
+    information_requests: Mapped[list[InformationRequest]] = relationship(
+        back_populates="case", order_by="InformationRequest.id", lazy="selectin"
+    )
+    chronology: Mapped[list[ChronologyEntry]] = relationship(
+        back_populates="case", order_by="(ChronologyEntry.at, ChronologyEntry.id)", lazy="selectin"
+    )
+
+
+class Letter(Base):
+    """A letter to the applicant. One row per case, letter code and sequence (update letters repeat)."""
+
+    __tablename__ = "letters"
+    __table_args__ = (UniqueConstraint("case_id", "code", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    sent_on: Mapped[dt.date] = mapped_column(Date)
+    # email, or post (queued for printing); phone applicants get a posted copy as well.
+    channel: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(30))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    outbox_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime]
+
+    case: Mapped[Case] = relationship(back_populates="letters")
+
+
+class InformationRequest(Base):
+    """A request to one agency for its records: to check the threshold, or full reports for the review."""
+
+    __tablename__ = "information_requests"
+    __table_args__ = (UniqueConstraint("case_id", "request_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # "<purpose>:<agency key>", unique per case; the workflow's business key for the request.
+    request_key: Mapped[str] = mapped_column(String(120))
+    purpose: Mapped[str] = mapped_column(String(20))
+    agency_key: Mapped[str] = mapped_column(String(60))
+    agency_name: Mapped[str] = mapped_column(String(200))
+    agency_email: Mapped[str | None] = mapped_column(String(320))
+    requested_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(20))
+    answered_on: Mapped[dt.date | None] = mapped_column(Date)
+    response: Mapped[dict[str, Any] | None]
+
+    case: Mapped[Case] = relationship(back_populates="information_requests")
+
+
+class ChronologyEntry(Base):
+    """What happened to a case, when, and who did it: what an appeal chair reads."""
+
+    __tablename__ = "chronology"
+    __table_args__ = (UniqueConstraint("case_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # Business key of the event so that a retried activity records it once.
+    event_key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(back_populates="chronology")
+
+
+class OutboxMessage(Base):
+    """Every email, recorded before it is sent, so that a retry never sends what already went."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # case + step + recipient: the business key of the message.
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # Fixed when the message is recorded, so a copy sent again carries the same Message-ID.
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    case_reference: Mapped[str | None] = mapped_column(String(30), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    sender: Mapped[str] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    # pending -> sending -> sent, or failed (permanent).
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Times a send began after an earlier attempt may already have reached the server.
+    possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class AuditEntry(Base):
+    """Who saw or changed what, when. Never holds the personal data itself."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    case_reference: Mapped[str | None] = mapped_column(String(30), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,69 @@
+"""The Community Trigger application (the report form), as the JSON API and the form receive it.
+
+This module fixes the shape. Rules that need today's date or the localities (dates in the future, an
+unknown locality) live in `domain.threshold.check_application`, which takes them as arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReportedTo(StrEnum):
+    POLICE = "police"
+    COUNCIL = "council"
+    HOUSING_PROVIDER = "housing_provider"
+    OTHER = "other"
+
+
+class ContactPreference(StrEnum):
+    EMAIL = "email"
+    POST = "post"
+    PHONE = "phone"
+
+
+class Applicant(_Form):
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    address: str | None = Field(default=None, max_length=500)
+    postcode: str | None = Field(default=None, max_length=10)
+    is_business: bool = False
+
+
+class OnBehalfOf(_Form):
+    victim_name: str = Field(min_length=1, max_length=200)
+    relationship: str = Field(min_length=1, max_length=100)
+    victim_consent: bool
+
+
+class Incident(_Form):
+    occurred_on: dt.date
+    reported_on: dt.date
+    reported_to: ReportedTo
+    organisation: str = Field(min_length=1, max_length=200)
+    reference: str | None = Field(default=None, max_length=100)
+    description: str = Field(min_length=1, max_length=5000)
+
+
+class Application(_Form):
+    locality: str = Field(min_length=1, max_length=60)
+    received_on: dt.date | None = Field(
+        default=None,
+        description="Day the application reached the council; today (Europe/London) when left out.",
+    )
+    applicant: Applicant
+    on_behalf_of: OnBehalfOf | None = None
+    incidents: list[Incident] = Field(default_factory=list, max_length=100)
+    hate_incident: bool = False
+    hate_incident_details: str | None = Field(default=None, max_length=5000)
+    no_effective_action: bool
+    consent_to_share: bool
+    contact_preference: ContactPreference = ContactPreference.EMAIL

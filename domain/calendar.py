@@ -1,0 +1,103 @@
+"""Working days and calendar months for Community Trigger deadlines. Pure: no clock, no I/O.
+
+A working day is a weekday that is not a bank holiday in the locality's nation. Bank holidays,
+substitute days and one-off proclaimed days come from the `holidays` package. Deadlines are dates in
+Europe/London; `deadline_instant` turns one into the UTC instant a timer fires at.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+# Loaded once at import so that workflow code, which must not read files, can use it.
+LONDON = ZoneInfo("Europe/London")
+UTC = dt.UTC
+
+# Nation -> the `holidays` subdivision of the United Kingdom whose bank holidays apply.
+NATIONS: dict[str, str] = {
+    "england-and-wales": "ENG",
+    "scotland": "SCT",
+    "northern-ireland": "NIR",
+}
+
+# The hour (Europe/London) at which a deadline's timers fire on its date.
+DEADLINE_HOUR = dt.time(9, 0)
+
+
+def _subdivision(nation: str) -> str:
+    try:
+        return NATIONS[nation]
+    except KeyError:
+        raise ValueError(f"unknown nation {nation!r}; expected one of: {', '.join(NATIONS)}") from None
+
+
+@lru_cache(maxsize=None)
+def _bank_holidays(nation: str, year: int) -> frozenset[dt.date]:
+    calendar = holidays.country_holidays("GB", subdiv=_subdivision(nation), years=year)
+    return frozenset(calendar.keys())
+
+
+def bank_holidays(year: int, nation: str = "england-and-wales") -> frozenset[dt.date]:
+    """The bank holidays (substitute and proclaimed days included) of `nation` in `year`."""
+    return _bank_holidays(nation, year)
+
+
+def is_working_day(day: dt.date, nation: str = "england-and-wales") -> bool:
+    _subdivision(nation)
+    return day.weekday() < 5 and day not in _bank_holidays(nation, day.year)
+
+
+def add_working_days(start: dt.date, days: int, nation: str = "england-and-wales") -> dt.date:
+    """The date `days` working days after `start`; `start` itself is not counted and may be a holiday."""
+    _subdivision(nation)
+    if days < 0:
+        raise ValueError(f"days must be zero or more, not {days}")
+    day = start
+    remaining = days
+    while remaining:
+        day += dt.timedelta(days=1)
+        if is_working_day(day, nation):
+            remaining -= 1
+    return day
+
+
+def working_days_between(start: dt.date, end: dt.date, nation: str = "england-and-wales") -> int:
+    """Working days after `start` up to and including `end` (0 when `end` is not after `start`)."""
+    _subdivision(nation)
+    count = 0
+    day = start
+    while day < end:
+        day += dt.timedelta(days=1)
+        if is_working_day(day, nation):
+            count += 1
+    return count
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` calendar months later (earlier when negative), clamped to a shorter month.
+
+    31 January plus one month is 28 February (29 in a leap year); 31 August minus six months is
+    28 or 29 February.
+    """
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = _calendar.monthrange(year, month)[1]
+    return dt.date(year, month, min(day.day, last))
+
+
+def london_date(instant: dt.datetime) -> dt.date:
+    """The calendar date in Europe/London at a timezone-aware instant."""
+    if instant.tzinfo is None:
+        raise ValueError("instant must be timezone-aware")
+    return instant.astimezone(LONDON).date()
+
+
+def deadline_instant(day: dt.date, at: dt.time = DEADLINE_HOUR) -> dt.datetime:
+    """The UTC instant of `at` o'clock, Europe/London wall time, on `day` (GMT or BST as it falls)."""
+    return dt.datetime.combine(day, at, tzinfo=LONDON).astimezone(UTC)
