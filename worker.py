@@ -14,7 +14,7 @@ from core.config import Settings, get_settings
 from core.localities import policies_from
 from core.temporal import connect
 from db.session import migrate
-from workflows import ALL_WORKFLOWS
+from workflows.case import CaseWorkflow
 
 log = logging.getLogger("worker")
 
@@ -44,12 +44,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             worker = Worker(
                 client,
                 task_queue=settings.temporal_task_queue,
-                workflows=ALL_WORKFLOWS,
+                workflows=[CaseWorkflow],
                 activities=build_activities(settings, policies),
                 activity_executor=executor,
             )
-            log.info("worker polling task queue %r at %s", settings.temporal_task_queue,
-                     settings.temporal_address)
+            log.info(
+                "worker polling task queue %r at %s", settings.temporal_task_queue, settings.temporal_address
+            )
             async with worker:
                 await stop.wait()
         return

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends
 
 from core.config import Settings, get_settings
 from core.localities import policies_from
+from domain.calendar import LONDON
 from domain.policy import LocalityPolicy
 
 
@@ -15,5 +17,11 @@ def get_policies(settings: Annotated[Settings, Depends(get_settings)]) -> dict[s
     return policies_from(settings.localities_dir)
 
 
+def today_in_london() -> dt.date:
+    """Today's date in Europe/London; tests override it with `app.dependency_overrides`."""
+    return dt.datetime.now(LONDON).date()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoliciesDep = Annotated[dict[str, LocalityPolicy], Depends(get_policies)]
+TodayDep = Annotated[dt.date, Depends(today_in_london)]

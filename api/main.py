@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.routes import eligibility
+from api.errors import request_validation_error_handler
+from api.routes import cases, eligibility
 from core.config import get_settings
 from core.localities import policies_from
 from core.temporal import TemporalConnection
@@ -43,6 +45,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(eligibility.router)
+    app.include_router(cases.router)
+    app.add_exception_handler(RequestValidationError, request_validation_error_handler)
 
     @app.get("/health", tags=["operations"])
     async def health(request: Request) -> JSONResponse:
@@ -57,8 +61,10 @@ def create_app() -> FastAPI:
         temporal: TemporalConnection = request.app.state.temporal
         checks["temporal"] = "ok" if temporal.client is not None else f"unavailable: {temporal.last_error}"
         healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ok" if healthy else "unhealthy", "checks": checks},
-                            status_code=200 if healthy else 503)
+        return JSONResponse(
+            {"status": "ok" if healthy else "unhealthy", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
 
     return app
 

@@ -7,7 +7,7 @@ while these rows are written by the activity that made the change.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -43,7 +43,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
 
 
 class StaffUser(Base):
@@ -59,9 +63,7 @@ class StaffUser(Base):
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
-    localities: Mapped[list[StaffLocality]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    localities: Mapped[list[StaffLocality]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
     def locality_keys(self) -> set[str]:
@@ -105,6 +107,7 @@ class Case(Base):
     panel_decision: Mapped[dict[str, Any] | None]
     appeal_request: Mapped[dict[str, Any] | None]
     appeal_outcome: Mapped[dict[str, Any] | None]
+    withdrawal: Mapped[dict[str, Any] | None]
     acknowledge_by: Mapped[dt.date | None] = mapped_column(Date)
     threshold_decision_by: Mapped[dt.date | None] = mapped_column(Date)
     outcome_by: Mapped[dt.date | None] = mapped_column(Date)
@@ -116,9 +119,7 @@ class Case(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
-    letters: Mapped[list[Letter]] = relationship(
-        back_populates="case", order_by="Letter.id", lazy="selectin"
-    )
+    letters: Mapped[list[Letter]] = relationship(back_populates="case", order_by="Letter.id", lazy="selectin")
     information_requests: Mapped[list[InformationRequest]] = relationship(
         back_populates="case", order_by="InformationRequest.id", lazy="selectin"
     )

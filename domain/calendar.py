@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -36,7 +36,7 @@ def _subdivision(nation: str) -> str:
         raise ValueError(f"unknown nation {nation!r}; expected one of: {', '.join(NATIONS)}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bank_holidays(nation: str, year: int) -> frozenset[dt.date]:
     calendar = holidays.country_holidays("GB", subdiv=_subdivision(nation), years=year)
     return frozenset(calendar.keys())

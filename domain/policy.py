@@ -11,7 +11,7 @@ import tomllib
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
 from domain.calendar import NATIONS
 
@@ -137,18 +137,25 @@ class LocalityPolicy(_Strict):
     appeal: AppealPolicy
     agencies: tuple[Agency, ...] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _check(self) -> LocalityPolicy:
-        if self.nation not in NATIONS:
-            raise ValueError(f"nation must be one of {', '.join(NATIONS)}, not {self.nation!r}")
-        keys = [agency.key for agency in self.agencies]
+    # Field validators (not a model validator), so that an error names the field: `nation`, `agencies`.
+    @field_validator("nation")
+    @classmethod
+    def _check_nation(cls, nation: str) -> str:
+        if nation not in NATIONS:
+            raise ValueError(f"nation must be one of {', '.join(NATIONS)}, not {nation!r}")
+        return nation
+
+    @field_validator("agencies")
+    @classmethod
+    def _check_agencies(cls, agencies: tuple[Agency, ...]) -> tuple[Agency, ...]:
+        keys = [agency.key for agency in agencies]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise ValueError(f"agency keys must be unique; repeated: {', '.join(duplicates)}")
         for needed in (AgencyKind.POLICE, AgencyKind.COUNCIL_ASB):
-            if not any(agency.kind == needed for agency in self.agencies):
+            if not any(agency.kind == needed for agency in agencies):
                 raise ValueError(f"agencies must include one of kind {needed.value!r}")
-        return self
+        return agencies
 
     def agencies_of_kind(self, kind: AgencyKind) -> list[Agency]:
         return [agency for agency in self.agencies if agency.kind == kind]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 02:57:49.518125
+Create Date: 2026-11-21 03:00:11.670263
 """
 
 from collections.abc import Sequence
@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('panel_decision', sa.JSON(), nullable=True),
     sa.Column('appeal_request', sa.JSON(), nullable=True),
     sa.Column('appeal_outcome', sa.JSON(), nullable=True),
+    sa.Column('withdrawal', sa.JSON(), nullable=True),
     sa.Column('acknowledge_by', sa.Date(), nullable=True),
     sa.Column('threshold_decision_by', sa.Date(), nullable=True),
     sa.Column('outcome_by', sa.Date(), nullable=True),

@@ -1,0 +1,612 @@
+"""The case API: apply, read a case, list cases, and the staff decisions that move a case on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import SessionDep, Staff, StaffDep, audit
+from api.deps import PoliciesDep, SettingsDep, TodayDep
+from api.errors import invalid
+from core.config import Settings
+from db.models import Case, ReferenceCounter
+from db.session import session_factory
+from domain.application import Application
+from domain.policy import LocalityPolicy
+from domain.staff import Permission
+from domain.threshold import ThresholdAssessment, assess, check_application
+from workflows.case import CaseWorkflow, search_attributes_at_start
+from workflows.models import (
+    ActionResult,
+    AgencyResponse,
+    AppealOutcome,
+    AppealRequest,
+    CaseInput,
+    CaseRules,
+    CaseStage,
+    ImpactStatement,
+    ImpactStatementMethod,
+    PanelDecision,
+    ReviewMeeting,
+    ThresholdDecision,
+    Withdrawal,
+    case_workflow_id,
+)
+
+router = APIRouter(prefix="/api/cases", tags=["cases"])
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+
+
+# ---- response models -------------------------------------------------------------------------
+
+
+class CaseCreated(BaseModel):
+    reference: str
+    status_url: str
+
+
+class Deadlines(BaseModel):
+    acknowledge_by: dt.date | None
+    threshold_decision_by: dt.date | None
+    outcome_by: dt.date | None
+    appeal_by: dt.date | None
+
+
+class LetterView(BaseModel):
+    code: str
+    sequence: int
+    sent_on: dt.date
+    channel: str
+    status: str
+
+
+class InformationRequestView(BaseModel):
+    request_key: str
+    purpose: str
+    agency: str
+    requested_on: dt.date
+    due_on: dt.date
+    state: str
+    answered_on: dt.date | None
+    response: dict[str, Any] | None
+
+
+class ChronologyView(BaseModel):
+    at: dt.datetime
+    actor: str
+    event: str
+
+
+class CaseView(BaseModel):
+    reference: str
+    locality: str
+    stage: str
+    closed_reason: str | None
+    received_on: dt.date
+    next_deadline: dt.date | None
+    next_deadline_step: str | None
+    deadlines: Deadlines
+    assessment: dict[str, Any]
+    application: dict[str, Any]
+    decisions: dict[str, dict[str, Any] | None]
+    letters: list[LetterView]
+    information_requests: list[InformationRequestView]
+    chronology: list[ChronologyView]
+
+
+class CaseSummary(BaseModel):
+    reference: str
+    locality: str
+    stage: str
+    received_on: dt.date
+    next_deadline: dt.date | None
+    next_deadline_step: str | None
+    overdue: bool
+
+
+# ---- applying --------------------------------------------------------------------------------
+
+
+def rules_for(policy: LocalityPolicy) -> CaseRules:
+    d = policy.deadlines
+    return CaseRules(
+        nation=policy.nation,
+        acknowledge=d.acknowledge,
+        threshold_information=d.threshold_information,
+        threshold_decision=d.threshold_decision,
+        threshold_update_interval=d.threshold_update_interval,
+        review_information=d.review_information,
+        outcome=d.outcome,
+        outcome_update_interval=d.outcome_update_interval,
+        appeal_window=d.appeal_window,
+        spoc_reminder_before=d.spoc_reminder_before,
+    )
+
+
+def _next_reference(session: Session, policy: LocalityPolicy, year: int) -> str:
+    # UPDATE first: it takes the write lock at once, so two applications never get the same number.
+    bumped = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.locality == policy.key, ReferenceCounter.year == year)
+        .values(last_number=ReferenceCounter.last_number + 1)
+    )
+    if bumped.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(ReferenceCounter(locality=policy.key, year=year, last_number=1))
+        session.flush()
+        number = 1
+    else:
+        number = (
+            session.scalar(
+                select(ReferenceCounter.last_number).where(
+                    ReferenceCounter.locality == policy.key, ReferenceCounter.year == year
+                )
+            )
+            or 1
+        )
+    return f"CT-{policy.code}-{year}-{number:04d}"
+
+
+def _store_case(
+    settings: Settings,
+    application: Application,
+    policy: LocalityPolicy,
+    received_on: dt.date,
+    assessment: ThresholdAssessment,
+    idempotency_key: str | None,
+) -> tuple[str, bool]:
+    """Store the application as a new case; with a known idempotency key, return that case instead."""
+    stored = application.model_copy(update={"received_on": received_on}).model_dump(mode="json")
+    sessions = session_factory(settings.database_url)
+    if idempotency_key:
+        with sessions() as session:
+            existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+            if existing is not None:
+                if existing.application != stored:
+                    raise HTTPException(
+                        status.HTTP_409_CONFLICT,
+                        "This Idempotency-Key was already used for a different application.",
+                    )
+                return existing.reference, False
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with sessions.begin() as session:
+            reference = _next_reference(session, policy, received_on.year)
+            session.add(
+                Case(
+                    reference=reference,
+                    locality=policy.key,
+                    stage=CaseStage.RECEIVED.value,
+                    received_on=received_on,
+                    application=stored,
+                    assessment=assessment.model_dump(mode="json"),
+                    idempotency_key=idempotency_key,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:
+        if idempotency_key:  # a concurrent retry with the same key won the race
+            return _store_case(settings, application, policy, received_on, assessment, idempotency_key)
+        raise
+    return reference, True
+
+
+def _forget_case(settings: Settings, reference: str) -> None:
+    with session_factory(settings.database_url).begin() as session:
+        case = session.scalar(select(Case).where(Case.reference == reference))
+        if case is not None:
+            session.delete(case)
+
+
+def temporal_client(request: Request) -> Client:
+    client: Client | None = request.app.state.temporal.client
+    if client is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The case service is starting or unavailable; nothing was saved. Please try again shortly.",
+        )
+    return client
+
+
+TemporalDep = Annotated[Client, Depends(temporal_client)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CaseCreated,
+    summary="Apply for a Community Trigger",
+    description=(
+        "Validates the application exactly as `/api/eligibility` does, stores it, gives it a reference "
+        "and starts its case. Send an `Idempotency-Key` header (8-64 letters, digits, `-_.:`) so that a "
+        "retry returns the same case instead of opening a second one."
+    ),
+    responses={
+        409: {"description": "Idempotency-Key reused for a different application"},
+        422: {"description": "A field to correct"},
+        503: {"description": "Try again shortly"},
+    },
+)
+async def apply(
+    application: Application,
+    response: Response,
+    request: Request,
+    settings: SettingsDep,
+    policies: PoliciesDep,
+    today: TodayDep,
+    client: TemporalDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> CaseCreated:
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise invalid(
+            (
+                ("header", "Idempotency-Key"),
+                "Idempotency-Key must be 8 to 64 letters, digits, hyphens, underscores, dots or colons",
+            )
+        )
+    problems = check_application(application, today=today, policies=policies)
+    if problems:
+        raise invalid(*((problem.loc, problem.msg) for problem in problems))
+    policy = policies[application.locality]
+    received_on = application.received_on or today
+    assessment = assess(application, policy.threshold, received_on)
+    reference, created = await run_in_threadpool(
+        _store_case, settings, application, policy, received_on, assessment, idempotency_key
+    )
+    try:
+        await client.start_workflow(
+            CaseWorkflow.run,
+            CaseInput(
+                reference=reference, locality=policy.key, received_on=received_on, rules=rules_for(policy)
+            ),
+            id=case_workflow_id(reference),
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=search_attributes_at_start(reference, policy.key),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry of an application whose case is already running
+    except RPCError as error:
+        if created:
+            # Nothing half-written: a case that could not start is not kept.
+            await run_in_threadpool(_forget_case, settings, reference)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The case service is unavailable; your application was not saved. Please try again shortly.",
+        ) from error
+    status_url = str(request.url_for("read_case", reference=reference))
+    response.headers["Location"] = status_url
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return CaseCreated(reference=reference, status_url=status_url)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def _case_for(session: Session, staff: Staff, reference: str) -> Case:
+    case = session.scalar(select(Case).where(Case.reference == reference))
+    # A case outside the staff member's localities is as good as absent: 404, not 403.
+    if case is None or case.locality not in staff.localities:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No case {reference}.")
+    return case
+
+
+@router.get("/{reference}", response_model=CaseView, name="read_case", summary="Read a case")
+def read_case(reference: str, staff: StaffDep, session: SessionDep) -> CaseView:
+    staff.require(Permission.VIEW_CASE)
+    case = _case_for(session, staff, reference)
+    audit(session, staff, "view_case", case.reference)
+    session.commit()
+    return CaseView(
+        reference=case.reference,
+        locality=case.locality,
+        stage=case.stage,
+        closed_reason=case.closed_reason,
+        received_on=case.received_on,
+        next_deadline=case.next_deadline,
+        next_deadline_step=case.next_deadline_step,
+        deadlines=Deadlines(
+            acknowledge_by=case.acknowledge_by,
+            threshold_decision_by=case.threshold_decision_by,
+            outcome_by=case.outcome_by,
+            appeal_by=case.appeal_by,
+        ),
+        assessment=case.assessment,
+        application=case.application,
+        decisions={
+            "threshold_decision": case.threshold_decision,
+            "review_meeting": case.review_meeting,
+            "impact_statement": case.impact_statement,
+            "panel_decision": case.panel_decision,
+            "appeal_request": case.appeal_request,
+            "appeal_outcome": case.appeal_outcome,
+            "withdrawal": case.withdrawal,
+        },
+        letters=[
+            LetterView(
+                code=letter.code,
+                sequence=letter.sequence,
+                sent_on=letter.sent_on,
+                channel=letter.channel,
+                status=letter.status,
+            )
+            for letter in case.letters
+        ],
+        information_requests=[
+            InformationRequestView(
+                request_key=r.request_key,
+                purpose=r.purpose,
+                agency=r.agency_name,
+                requested_on=r.requested_on,
+                due_on=r.due_on,
+                state=r.state,
+                answered_on=r.answered_on,
+                response=r.response,
+            )
+            for r in case.information_requests
+        ],
+        chronology=[
+            ChronologyView(at=entry.at, actor=entry.actor, event=entry.event) for entry in case.chronology
+        ],
+    )
+
+
+@router.get("", response_model=list[CaseSummary], summary="List cases of your localities")
+def list_cases(
+    staff: StaffDep,
+    session: SessionDep,
+    today: TodayDep,
+    locality: str | None = None,
+    stage: CaseStage | None = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only cases past (true) or within (false) their deadline")
+    ] = None,
+) -> list[CaseSummary]:
+    staff.require(Permission.VIEW_CASE)
+    query = select(Case).where(Case.locality.in_(staff.localities)).order_by(Case.received_on, Case.id)
+    if locality:
+        query = query.where(Case.locality == locality)
+    if stage:
+        query = query.where(Case.stage == stage.value)
+    if overdue is True:
+        query = query.where(Case.next_deadline < today)
+    elif overdue is False:
+        query = query.where((Case.next_deadline.is_(None)) | (Case.next_deadline >= today))
+    cases = session.scalars(query).all()
+    audit(session, staff, "list_cases", None, f"{len(cases)} cases")
+    session.commit()
+    return [
+        CaseSummary(
+            reference=c.reference,
+            locality=c.locality,
+            stage=c.stage,
+            received_on=c.received_on,
+            next_deadline=c.next_deadline,
+            next_deadline_step=c.next_deadline_step,
+            overdue=c.next_deadline is not None and c.next_deadline < today,
+        )
+        for c in cases
+    ]
+
+
+# ---- staff decisions (Temporal updates) ------------------------------------------------------
+
+
+async def _act(
+    client: Client,
+    session: Session,
+    staff: Staff,
+    reference: str,
+    permission: Permission,
+    update: Any,
+    payload: BaseModel,
+) -> ActionResult:
+    staff.require(permission)
+    await run_in_threadpool(_case_for, session, staff, reference)
+    handle = client.get_workflow_handle(case_workflow_id(reference))
+    try:
+        result: ActionResult = await handle.execute_update(update, args=[staff.actor, payload])
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise HTTPException(status.HTTP_409_CONFLICT, message) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "The case is closed; nothing more can be recorded."
+            ) from error
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The case service is unavailable; nothing was recorded. Please try again.",
+        ) from error
+    audit(session, staff, update.__name__, reference)
+    await run_in_threadpool(session.commit)
+    return result
+
+
+@router.post(
+    "/{reference}/agency-responses",
+    response_model=ActionResult,
+    summary="Record an agency's answer to an information request",
+)
+async def agency_response(
+    reference: str, answer: AgencyResponse, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.RECORD_AGENCY_RESPONSE,
+        CaseWorkflow.agency_response,
+        answer,
+    )
+
+
+@router.post(
+    "/{reference}/threshold-decision",
+    response_model=ActionResult,
+    summary="Record whether the threshold is met (Letter 2a/2b or a rejection follows)",
+)
+async def threshold_decision(
+    reference: str, decision: ThresholdDecision, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.DECIDE_THRESHOLD,
+        CaseWorkflow.threshold_decision,
+        decision,
+    )
+
+
+@router.post(
+    "/{reference}/review-meeting",
+    response_model=ActionResult,
+    summary="Schedule (or reschedule) the multi-agency review meeting",
+)
+async def review_meeting(
+    reference: str, meeting: ReviewMeeting, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client, session, staff, reference, Permission.ARRANGE_REVIEW, CaseWorkflow.review_meeting, meeting
+    )
+
+
+class ImpactStatementChoice(BaseModel):
+    method: ImpactStatementMethod
+    representative_name: str | None = Field(default=None, max_length=200)
+    representative_consent: bool = False
+    minutes: int | None = Field(
+        default=None, ge=1, le=240, description="For in person: up to the locality's limit (LLR: 30 minutes)."
+    )
+
+
+@router.post(
+    "/{reference}/impact-statement",
+    response_model=ActionResult,
+    summary="Record how the applicant will give a personal impact statement",
+)
+async def impact_statement(
+    reference: str,
+    choice: ImpactStatementChoice,
+    staff: StaffDep,
+    session: SessionDep,
+    client: TemporalDep,
+    policies: PoliciesDep,
+) -> ActionResult:
+    case = await run_in_threadpool(_case_for, session, staff, reference)
+    limit = policies[case.locality].impact_statement.in_person_minutes
+    minutes = choice.minutes
+    if choice.method == ImpactStatementMethod.IN_PERSON:
+        if minutes is not None and minutes > limit:
+            raise invalid((("body", "minutes"), f"An in-person statement can be up to {limit} minutes"))
+        minutes = minutes or limit
+    try:
+        statement = ImpactStatement(
+            method=choice.method,
+            representative_name=choice.representative_name,
+            representative_consent=choice.representative_consent,
+            minutes=minutes,
+        )
+    except ValueError as error:
+        raise invalid((("body",), str(error).splitlines()[-1])) from error
+    return await _act(
+        client, session, staff, reference, Permission.ARRANGE_REVIEW, CaseWorkflow.impact_statement, statement
+    )
+
+
+@router.post(
+    "/{reference}/panel-decision",
+    response_model=ActionResult,
+    summary="Record the panel's findings and action plan (Letter 3 follows)",
+)
+async def panel_decision(
+    reference: str, decision: PanelDecision, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.RECORD_PANEL_DECISION,
+        CaseWorkflow.panel_decision,
+        decision,
+    )
+
+
+@router.post(
+    "/{reference}/withdraw",
+    response_model=ActionResult,
+    summary="Withdraw the application (a confirmation letter follows and the case closes)",
+)
+async def withdraw(
+    reference: str, withdrawal: Withdrawal, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client, session, staff, reference, Permission.WITHDRAW, CaseWorkflow.withdraw, withdrawal
+    )
+
+
+class AppealRequestBody(BaseModel):
+    received_on: dt.date | None = Field(
+        default=None, description="Date the written request arrived; today if left out."
+    )
+    grounds: str = Field(min_length=1, max_length=10000)
+
+
+@router.post(
+    "/{reference}/appeal-request",
+    response_model=ActionResult,
+    summary="Record the applicant's written request for appeal, with its grounds",
+)
+async def appeal_request(
+    reference: str,
+    body: AppealRequestBody,
+    staff: StaffDep,
+    session: SessionDep,
+    client: TemporalDep,
+    today: TodayDep,
+) -> ActionResult:
+    received_on = body.received_on or today
+    if received_on > today:
+        raise invalid((("body", "received_on"), "The date the request arrived must be today or in the past"))
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.RECORD_APPEAL,
+        CaseWorkflow.appeal_request,
+        AppealRequest(received_on=received_on, grounds=body.grounds),
+    )
+
+
+@router.post(
+    "/{reference}/appeal-outcome",
+    response_model=ActionResult,
+    summary="Record the appeal's outcome (until the appeal process runs in this service)",
+)
+async def appeal_outcome(
+    reference: str, outcome: AppealOutcome, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client, session, staff, reference, Permission.RECORD_APPEAL, CaseWorkflow.appeal_outcome, outcome
+    )

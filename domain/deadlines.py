@@ -1,0 +1,68 @@
+"""When a step's reminders, escalations and update letters fall, from its due date. Pure: no clock.
+
+A step is due by the end of its due date. The SPOC is reminded at the start of the working day that is
+`reminder_before` working days earlier. If the step is still not done at close of business on the due
+date, the deadline has passed: the applicant gets an update letter dated that day, and the SPOC and the
+locality's manager an escalation. Both go again every `update_interval` working days until it is done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.calendar import add_working_days, deadline_instant, is_working_day
+
+START_OF_DAY = dt.time(9, 0)
+CLOSE_OF_BUSINESS = dt.time(17, 0)
+
+
+class StepEventKind(StrEnum):
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    kind: StepEventKind
+    on: dt.date
+    at: dt.datetime  # UTC
+    # 1 for the reminder and the first overdue event, then 2, 3, ... for each further update.
+    sequence: int
+
+
+def working_days_before(day: dt.date, days: int, nation: str) -> dt.date:
+    """The working day that is `days` working days before `day` (`day` itself when days is 0)."""
+    if days < 0:
+        raise ValueError(f"days must be zero or more, not {days}")
+    result = day
+    remaining = days
+    while remaining:
+        result -= dt.timedelta(days=1)
+        if is_working_day(result, nation):
+            remaining -= 1
+    return result
+
+
+def step_events(
+    due: dt.date, *, reminder_before: int, update_interval: int, nation: str
+) -> Iterator[StepEvent]:
+    """The step's events in time order: an optional reminder, then overdue events without end."""
+    if reminder_before > 0:
+        reminder_on = working_days_before(due, reminder_before, nation)
+        yield StepEvent(StepEventKind.REMINDER, reminder_on, deadline_instant(reminder_on, START_OF_DAY), 1)
+    overdue_on = due
+    sequence = 1
+    while True:
+        yield StepEvent(
+            StepEventKind.OVERDUE, overdue_on, deadline_instant(overdue_on, CLOSE_OF_BUSINESS), sequence
+        )
+        overdue_on = add_working_days(overdue_on, update_interval, nation)
+        sequence += 1
+
+
+def window_closes_at(last_day: dt.date) -> dt.datetime:
+    """The UTC instant a window that includes the whole of `last_day` (Europe/London) closes."""
+    return deadline_instant(last_day + dt.timedelta(days=1), dt.time(0, 0))

