@@ -14,7 +14,7 @@ from core.config import Settings, get_settings
 from core.localities import policies_from
 from core.temporal import connect
 from db.session import migrate
-from workflows.case import CaseWorkflow
+from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 log = logging.getLogger("worker")
 
@@ -45,6 +45,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 client,
                 task_queue=settings.temporal_task_queue,
                 workflows=[CaseWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=build_activities(settings, policies),
                 activity_executor=executor,
             )

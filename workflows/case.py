@@ -15,6 +15,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
@@ -46,6 +47,12 @@ with workflow.unsafe.imports_passed_through():
         ThresholdOutcome,
         Withdrawal,
     )
+
+# `holidays` imports its country data lazily, and `dateutil` reads the clock at import: both are used
+# deterministically here, so workers share the modules loaded outside the sandbox.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays", "dateutil")
+)
 
 CASE_REFERENCE = SearchAttributeKey.for_keyword("CaseReference")
 LOCALITY = SearchAttributeKey.for_keyword("Locality")
@@ -115,12 +122,12 @@ class CaseWorkflow:
         )
         await self._record("Application received; case opened.")
 
-        # 1. Received: Letter 1 goes at once; its deadline is kept for the record all the same.
-        letter_1 = await self._send_letter(LetterCode.ACKNOWLEDGEMENT)
-        acknowledged_on = letter_1.sent_on if letter_1 else today
+        # 1. Received: Letter 1 goes at once, dated today, and tells the applicant when the threshold
+        # decision is due; the acknowledgement deadline is kept for the record all the same.
         self._deadlines["threshold_decision_by"] = add_working_days(
-            acknowledged_on, rules.threshold_decision, rules.nation
+            today, rules.threshold_decision, rules.nation
         )
+        await self._send_letter(LetterCode.ACKNOWLEDGEMENT, dated=today)
 
         # 2. Threshold check: ask the agencies for their records of the complaints.
         self._stage = CaseStage.THRESHOLD_CHECK
@@ -139,9 +146,9 @@ class CaseWorkflow:
         decision = self._threshold_decision
         assert decision is not None
         if decision.outcome == ThresholdOutcome.MET:
-            letter_2a = await self._send_letter(LetterCode.THRESHOLD_MET)
-            decided_on = letter_2a.sent_on if letter_2a else self._today()
+            decided_on = self._today()
             self._deadlines["outcome_by"] = add_working_days(decided_on, rules.outcome, rules.nation)
+            await self._send_letter(LetterCode.THRESHOLD_MET, dated=decided_on)
             # 4. Review preparation: full reports from the agencies, the meeting, the impact statement.
             self._stage = CaseStage.REVIEW
             await self._open_requests(InformationPurpose.REVIEW, rules.review_information)
@@ -155,18 +162,16 @@ class CaseWorkflow:
             )
             if self._withdrawal is not None:
                 return await self._close_withdrawn()
-            result_letter = await self._send_letter(LetterCode.OUTCOME)
-            no_appeal_reason = ClosedReason.REVIEW_COMPLETED
+            result_letter, no_appeal_reason = LetterCode.OUTCOME, ClosedReason.REVIEW_COMPLETED
         elif decision.outcome == ThresholdOutcome.NOT_MET:
-            result_letter = await self._send_letter(LetterCode.THRESHOLD_NOT_MET)
-            no_appeal_reason = ClosedReason.THRESHOLD_NOT_MET
+            result_letter, no_appeal_reason = LetterCode.THRESHOLD_NOT_MET, ClosedReason.THRESHOLD_NOT_MET
         else:
-            result_letter = await self._send_letter(LetterCode.REJECTION)
-            no_appeal_reason = ClosedReason.REJECTED
+            result_letter, no_appeal_reason = LetterCode.REJECTION, ClosedReason.REJECTED
 
-        # 6. Appeal window: from the date of the result letter.
-        result_on = result_letter.sent_on if result_letter else self._today()
+        # 6. Appeal window: from the date of the result letter, which states it.
+        result_on = self._today()
         self._deadlines["appeal_by"] = add_working_days(result_on, rules.appeal_window, rules.nation)
+        await self._send_letter(result_letter, dated=result_on)
         self._stage = CaseStage.APPEAL_WINDOW
         self._next_deadline = ("appeal_by", self._deadlines["appeal_by"])
         await self._record(
@@ -308,6 +313,10 @@ class CaseWorkflow:
     ) -> LetterSent | None:
         """Send a letter; a permanent delivery failure is recorded for the SPOC and the case goes on."""
         assert self._input is not None
+        # A letter reads the decision and the deadlines it reports from the case record: let the update
+        # handler that took the decision finish recording it, and record the deadlines, first.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._record(f"Sending letter {code.value}.")
         request = LetterRequest(
             reference=self._input.reference,
             code=code,
@@ -446,6 +455,9 @@ class CaseWorkflow:
     @workflow.update
     async def threshold_decision(self, actor: Actor, decision: ThresholdDecision) -> ActionResult:
         self._threshold_decision = decision
+        # The case moves on as soon as the decision is taken; its letter follows from the main loop.
+        next_stage = CaseStage.REVIEW if decision.outcome == ThresholdOutcome.MET else CaseStage.APPEAL_WINDOW
+        self._stage = next_stage
         below = " (accepted below the threshold)" if decision.below_threshold else ""
         ground = f" as {decision.rejection_ground.value}" if decision.rejection_ground else ""
         await self._record(
@@ -453,7 +465,6 @@ class CaseWorkflow:
             actor.label,
             {"threshold_decision": decision.model_dump(mode="json")},
         )
-        next_stage = CaseStage.REVIEW if decision.outcome == ThresholdOutcome.MET else CaseStage.APPEAL_WINDOW
         return ActionResult(
             stage=next_stage, message=f"Threshold decision recorded: {decision.outcome.value}."
         )
@@ -505,6 +516,7 @@ class CaseWorkflow:
     @workflow.update
     async def panel_decision(self, actor: Actor, decision: PanelDecision) -> ActionResult:
         self._panel_decision = decision
+        self._stage = CaseStage.APPEAL_WINDOW
         await self._record(
             f"Panel decision recorded with {len(decision.recommendations)} recommendations.",
             actor.label,
@@ -554,7 +566,11 @@ class CaseWorkflow:
     @appeal_request.validator
     def _validate_appeal_request(self, actor: Actor, request: AppealRequest) -> None:
         self._require_stage(CaseStage.APPEAL_WINDOW, action="a request for appeal")
-        appeal_by = self._deadlines["appeal_by"]
+        appeal_by = self._deadlines.get("appeal_by")
+        if appeal_by is None:
+            raise ApplicationError(
+                "The decision letter is still being sent; try again in a moment.", type="StageConflict"
+            )
         if request.received_on > appeal_by:
             raise ApplicationError(
                 f"The request arrived after the appeal window closed on {_long(appeal_by)}.",
