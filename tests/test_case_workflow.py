@@ -470,3 +470,18 @@ async def test_apply_invalid_application_is_422_and_stores_nothing(service: Case
     assert ["body", "on_behalf_of", "victim_consent"] in [item["loc"] for item in response.json()["detail"]]
     with service.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Letter)) == before
+
+
+async def test_apply_by_post_queues_letters_for_printing_and_sends_no_email(service: CaseService) -> None:
+    today = await next_working_morning(service)
+    body = application(today=today, contact_preference="post")
+    body["applicant"] = dict(body["applicant"], email=None)
+    reference = await service.open_case(body)
+    case = await service.wait_for(reference, lambda c: service.letters(c, "letter-1"))
+    letter = service.letters(case, "letter-1")[0]
+    assert (letter["channel"], letter["status"]) == ("post", "queued_for_printing")
+    assert service.outbox(reference, "letter-1") == []
+    assert any("queued for printing" in e["event"] for e in case["chronology"])
+    await service.act(reference, "withdraw", {"reason": "Done.", "requested_by": "spoc"})
+    await service.result(reference)
+    assert [m for m in service.mail_about(reference) if "information request" not in str(m["Subject"])] == []
