@@ -32,7 +32,6 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import HTTPException
 from sqlalchemy import func, inspect, select, update
-from sqlalchemy.exc import IntegrityError
 from temporalio.exceptions import ApplicationError
 
 from activities.case import CaseActivities
@@ -324,14 +323,6 @@ def test_store_case_postgres_gives_gap_free_numbers_concurrently(
         assert session.scalar(select(ReferenceCounter.last_number)) == 22
 
 
-@pytest.mark.xfail(
-    reason=(
-        "bug: _next_reference inserts the year's first counter row without handling a concurrent insert; "
-        "all but one of the racing applications without an Idempotency-Key fail with IntegrityError"
-    ),
-    raises=IntegrityError,
-    strict=False,
-)
 def test_store_case_postgres_numbers_first_cases_of_year_concurrently(
     database_url: str, policies: dict[str, LocalityPolicy]
 ) -> None:

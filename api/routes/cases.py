@@ -137,26 +137,24 @@ def rules_for(policy: LocalityPolicy) -> CaseRules:
 
 
 def _next_reference(session: Session, policy: LocalityPolicy, year: int) -> str:
-    # UPDATE first: it takes the write lock at once, so two applications never get the same number.
-    bumped = session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.locality == policy.key, ReferenceCounter.year == year)
-        .values(last_number=ReferenceCounter.last_number + 1)
-    )
-    if bumped.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(ReferenceCounter(locality=policy.key, year=year, last_number=1))
-        session.flush()
-        number = 1
-    else:
-        number = (
-            session.scalar(
-                select(ReferenceCounter.last_number).where(
-                    ReferenceCounter.locality == policy.key, ReferenceCounter.year == year
-                )
-            )
-            or 1
+    """The next reference of the locality's year, e.g. CT-BLA-2026-0007, without gaps or repeats."""
+    counter = (ReferenceCounter.locality == policy.key, ReferenceCounter.year == year)
+    for _ in range(2):
+        # UPDATE first: it takes the row's write lock at once, so two applications never share a number.
+        bumped = session.execute(
+            update(ReferenceCounter).where(*counter).values(last_number=ReferenceCounter.last_number + 1)
         )
-    return f"CT-{policy.code}-{year}-{number:04d}"
+        if bumped.rowcount:  # type: ignore[attr-defined]
+            number = session.scalar(select(ReferenceCounter.last_number).where(*counter))
+            return f"CT-{policy.code}-{year}-{number:04d}"
+        try:
+            # The year's first case: create its counter, unless a concurrent first case just did.
+            with session.begin_nested():
+                session.add(ReferenceCounter(locality=policy.key, year=year, last_number=1))
+            return f"CT-{policy.code}-{year}-0001"
+        except IntegrityError:
+            continue  # the other transaction created it: bump it instead
+    raise RuntimeError("could not allocate a case reference")
 
 
 def _store_case(
