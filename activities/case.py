@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.mail import Mailer, OutgoingEmail
-from activities.rendering import Renderer
+from activities.rendering import Rendered, Renderer
 from core.config import Settings
 from db.models import Case, ChronologyEntry, InformationRequest, Letter
 from domain.application import Application, ContactPreference, ReportedTo
@@ -231,19 +231,8 @@ class CaseActivities:
                     },
                 )
                 outbox_key = f"{case.reference}:request:{key}:{agency.email}"
-                self._mailer.record(
-                    OutgoingEmail(
-                        idempotency_key=outbox_key,
-                        case_reference=case.reference,
-                        purpose="information-request",
-                        sender=str(policy.spoc.email),
-                        reply_to=str(policy.spoc.email),
-                        recipient=str(agency.email),
-                        subject=rendered.subject,
-                        body_text=rendered.text,
-                        body_html=rendered.html,
-                    ),
-                    session,
+                self._queue_email(
+                    session, case, policy, outbox_key, "information-request", str(agency.email), rendered
                 )
                 outbox_keys.append(outbox_key)
         return outbox_keys
@@ -320,20 +309,7 @@ class CaseActivities:
             )
             session.add(letter)
             if by_email and email and outbox_key:
-                self._mailer.record(
-                    OutgoingEmail(
-                        idempotency_key=outbox_key,
-                        case_reference=case.reference,
-                        purpose=request.code.value,
-                        sender=str(policy.spoc.email),
-                        reply_to=str(policy.spoc.email),
-                        recipient=email,
-                        subject=rendered.subject,
-                        body_text=rendered.text,
-                        body_html=rendered.html,
-                    ),
-                    session,
-                )
+                self._queue_email(session, case, policy, outbox_key, request.code.value, email, rendered)
             session.flush()
             return letter, outbox_key
 
@@ -369,30 +345,53 @@ class CaseActivities:
                         "notice": notice,
                         "what": STEP_DESCRIPTIONS.get(notice.step, notice.step),
                         "case_url": self._case_url(case.reference),
-                        "working_days_late": None,
                     },
                 )
                 key = (
                     f"{case.reference}:{notice.kind.value}:{notice.step}:{notice.sequence}:{recipient.email}"
                 )
-                self._mailer.record(
-                    OutgoingEmail(
-                        idempotency_key=key,
-                        case_reference=case.reference,
-                        purpose=notice.kind.value,
-                        sender=str(policy.spoc.email),
-                        reply_to=None,
-                        recipient=str(recipient.email),
-                        subject=rendered.subject,
-                        body_text=rendered.text,
-                        body_html=rendered.html,
-                    ),
+                self._queue_email(
                     session,
+                    case,
+                    policy,
+                    key,
+                    notice.kind.value,
+                    str(recipient.email),
+                    rendered,
+                    reply_to=False,
                 )
                 keys.append(key)
             return keys
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def _queue_email(
+        self,
+        session: Session,
+        case: Case,
+        policy: LocalityPolicy,
+        key: str,
+        purpose: str,
+        recipient: str,
+        rendered: Rendered,
+        *,
+        reply_to: bool = True,
+    ) -> None:
+        """Record an email from the locality's SPOC in the outbox, in the caller's transaction."""
+        self._mailer.record(
+            OutgoingEmail(
+                idempotency_key=key,
+                case_reference=case.reference,
+                purpose=purpose,
+                sender=str(policy.spoc.email),
+                reply_to=str(policy.spoc.email) if reply_to else None,
+                recipient=recipient,
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+            ),
+            session,
+        )
 
     def _case(self, session: Session, reference: str) -> Case:
         case = session.scalar(select(Case).where(Case.reference == reference))

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,9 +94,7 @@ class CaseService:
     api: httpx.AsyncClient
     settings: Settings
     mail: MailSink
-    task_queue: str
     sessions: Any
-    keys: dict[str, str] = field(default_factory=dict)
 
     def spoc(self, locality: str = "blaby") -> dict[str, str]:
         return {"Authorization": f"Bearer {development_api_key(locality)}"}
@@ -244,7 +242,6 @@ async def service(
                 api=api,
                 settings=settings,
                 mail=mail_sink,
-                task_queue=settings.temporal_task_queue,
                 sessions=sessions,
             )
 

@@ -488,23 +488,15 @@ async def review_meeting(
     )
 
 
-class ImpactStatementChoice(BaseModel):
-    method: ImpactStatementMethod
-    representative_name: str | None = Field(default=None, max_length=200)
-    representative_consent: bool = False
-    minutes: int | None = Field(
-        default=None, ge=1, le=240, description="For in person: up to the locality's limit (LLR: 30 minutes)."
-    )
-
-
 @router.post(
     "/{reference}/impact-statement",
     response_model=ActionResult,
     summary="Record how the applicant will give a personal impact statement",
+    description="In person: `minutes` up to the locality's limit (LLR: 30), which is also the default.",
 )
 async def impact_statement(
     reference: str,
-    choice: ImpactStatementChoice,
+    statement: ImpactStatement,
     staff: StaffDep,
     session: SessionDep,
     client: TemporalDep,
@@ -512,20 +504,10 @@ async def impact_statement(
 ) -> ActionResult:
     case = await run_in_threadpool(_case_for, session, staff, reference)
     limit = policies[case.locality].impact_statement.in_person_minutes
-    minutes = choice.minutes
-    if choice.method == ImpactStatementMethod.IN_PERSON:
-        if minutes is not None and minutes > limit:
+    if statement.method == ImpactStatementMethod.IN_PERSON:
+        if statement.minutes is not None and statement.minutes > limit:
             raise invalid((("body", "minutes"), f"An in-person statement can be up to {limit} minutes"))
-        minutes = minutes or limit
-    try:
-        statement = ImpactStatement(
-            method=choice.method,
-            representative_name=choice.representative_name,
-            representative_consent=choice.representative_consent,
-            minutes=minutes,
-        )
-    except ValueError as error:
-        raise invalid((("body",), str(error).splitlines()[-1])) from error
+        statement = statement.model_copy(update={"minutes": statement.minutes or limit})
     return await _act(
         client, session, staff, reference, Permission.ARRANGE_REVIEW, CaseWorkflow.impact_statement, statement
     )
