@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from db.models import ChronologyEntry, Letter
+from db.models import Case, ChronologyEntry, Letter
 from domain.calendar import add_working_days, is_working_day, london_date
 from domain.deadlines import working_days_before
 from tests.conftest import CaseService, application
@@ -421,14 +421,23 @@ async def test_decision_at_wrong_stage_is_409_and_writes_nothing(service: CaseSe
     today = await next_working_morning(service)
     reference = await service.open_case(application(today=today))
     with service.sessions() as session:
-        before = session.scalar(select(func.count()).select_from(ChronologyEntry))
+        before = session.scalar(
+            select(func.count())
+            .select_from(ChronologyEntry)
+            .where(ChronologyEntry.case.has(reference=reference))
+        )
     response = await service.act(reference, "panel-decision", PANEL)
     assert response.status_code == 409
     assert "review stage" in response.json()["detail"] and "threshold_check" in response.json()["detail"]
     response = await service.act(reference, "appeal-request", {"grounds": "x"})
     assert response.status_code == 409
     with service.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(ChronologyEntry)) == before
+        after = session.scalar(
+            select(func.count())
+            .select_from(ChronologyEntry)
+            .where(ChronologyEntry.case.has(reference=reference))
+        )
+        assert after == before
     assert service.case_row(reference).panel_decision is None
     await decide(service, reference, "met")
     response = await service.act(reference, "panel-decision", PANEL)
@@ -464,12 +473,12 @@ async def test_apply_invalid_application_is_422_and_stores_nothing(service: Case
         today=today, on_behalf_of={"victim_name": "V", "relationship": "son", "victim_consent": False}
     )
     with service.sessions() as session:
-        before = session.scalar(select(func.count()).select_from(Letter))
+        before = session.scalar(select(func.count()).select_from(Case))
     response = await service.apply(body, key=uuid.uuid4().hex)
     assert response.status_code == 422
     assert ["body", "on_behalf_of", "victim_consent"] in [item["loc"] for item in response.json()["detail"]]
     with service.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Letter)) == before
+        assert session.scalar(select(func.count()).select_from(Case)) == before
 
 
 async def test_apply_by_post_queues_letters_for_printing_and_sends_no_email(service: CaseService) -> None:
