@@ -22,6 +22,12 @@ def today_in_london() -> dt.date:
     return dt.datetime.now(LONDON).date()
 
 
+def now_utc() -> dt.datetime:
+    """The current instant (UTC, aware); tests override it with `app.dependency_overrides`."""
+    return dt.datetime.now(dt.UTC)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoliciesDep = Annotated[dict[str, LocalityPolicy], Depends(get_policies)]
 TodayDep = Annotated[dt.date, Depends(today_in_london)]
+NowDep = Annotated[dt.datetime, Depends(now_utc)]

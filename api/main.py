@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.errors import request_validation_error_handler
-from api.routes import cases, dev_mail, eligibility
+from api.routes import cases, dev_mail, eligibility, mail
 from core.config import get_settings
 from core.localities import policies_from
 from core.temporal import TemporalConnection
@@ -46,6 +46,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(eligibility.router)
     app.include_router(cases.router)
+    app.include_router(mail.router)
     app.include_router(dev_mail.router)
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -166,11 +167,71 @@ class InformationRequest(Base):
     agency_email: Mapped[str | None] = mapped_column(String(320))
     requested_on: Mapped[dt.date] = mapped_column(Date)
     due_on: Mapped[dt.date] = mapped_column(Date)
+    # requested -> answered, or waived (the SPOC proceeds without it; a late answer is still taken);
+    # no_contact when the organisation has no address in the policy (the SPOC asks by hand).
     state: Mapped[str] = mapped_column(String(20))
     answered_on: Mapped[dt.date | None] = mapped_column(Date)
     response: Mapped[dict[str, Any] | None]
+    waived_reason: Mapped[str | None] = mapped_column(Text)
+    # The latest request email: pending, sent, or failed (permanently; the SPOC resends to another address).
+    delivery: Mapped[str] = mapped_column(String(20), default="pending")
+    # How many times the SPOC has resent it with a new link (each resend revokes the earlier links).
+    resent_count: Mapped[int] = mapped_column(Integer, default=0)
 
     case: Mapped[Case] = relationship(back_populates="information_requests")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="request", order_by="Attachment.id", lazy="selectin"
+    )
+
+
+class AccessToken(Base):
+    """A secret that lets an agency answer one information request without an account.
+
+    Only the SHA-256 of the token is stored. An `agency_link` token travels in the request email; on use it
+    is exchanged for an `agency_session` token in a cookie, so the link's token does not stay in the
+    address bar, in history or in referrers. A token of one purpose is never accepted for another.
+    """
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(30))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("information_requests.id", ondelete="CASCADE"), index=True
+    )
+    # The link a session was opened from (sessions only).
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("access_tokens.id", ondelete="CASCADE"))
+    issued_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(60))
+    first_used_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Attachment(Base):
+    """A file an agency attached to its answer, stored with the case (size and type limited)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("information_requests.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    # False while the answer it came with is on its way to the case; true once the answer is recorded.
+    accepted: Mapped[bool] = mapped_column(default=False)
+    uploaded_at: Mapped[dt.datetime]
+
+    request: Mapped[InformationRequest] = relationship(back_populates="attachments")
 
 
 class ChronologyEntry(Base):

@@ -66,3 +66,31 @@ def step_events(
 def window_closes_at(last_day: dt.date) -> dt.datetime:
     """The UTC instant a window that includes the whole of `last_day` (Europe/London) closes."""
     return deadline_instant(last_day + dt.timedelta(days=1), dt.time(0, 0))
+
+
+class ChaseKind(StrEnum):
+    # A reminder to the agency some working days before its answer is due.
+    REMINDER = "reminder"
+    # The due date: a second reminder to the agency, and an escalation to the SPOC.
+    DUE = "due"
+
+
+@dataclass(frozen=True)
+class ChaseEvent:
+    kind: ChaseKind
+    on: dt.date
+    at: dt.datetime  # UTC
+
+
+def chase_events(due: dt.date, *, reminder_before: int, nation: str) -> list[ChaseEvent]:
+    """When an agency is chased for an answer due on `due`: a reminder at the start of the working day
+    `reminder_before` working days earlier (none when 0), then the due-date chase at the start of that day.
+    """
+    events = []
+    if reminder_before > 0:
+        reminder_on = working_days_before(due, reminder_before, nation)
+        events.append(
+            ChaseEvent(ChaseKind.REMINDER, reminder_on, deadline_instant(reminder_on, START_OF_DAY))
+        )
+    events.append(ChaseEvent(ChaseKind.DUE, due, deadline_instant(due, START_OF_DAY)))
+    return events

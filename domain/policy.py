@@ -94,6 +94,11 @@ class Deadlines(_Strict):
     appeal_window: PositiveWorkingDays = 20
     # The SPOC is reminded this many working days before a deadline they own.
     spoc_reminder_before: WorkingDays = 2
+    # An agency is reminded this many working days before its answer is due (0: no early reminder);
+    # on the due date it gets a second reminder and the SPOC an escalation.
+    agency_reminder_before: WorkingDays = 2
+    # An agency's link keeps working until the end of this many working days after the due date.
+    agency_link_valid_after_due: WorkingDays = 15
 
 
 class ImpactStatement(_Strict):
@@ -131,6 +136,9 @@ class LocalityPolicy(_Strict):
     report_asb: str = Field(min_length=1, description="How to report new anti-social behaviour.")
     spoc: Spoc
     manager: Contact
+    # The From address of the locality's emails (a team mailbox); the SPOC's address when not set.
+    # Replies always go to the SPOC.
+    email_from: EmailStr | None = None
     threshold: ThresholdRules = ThresholdRules()
     deadlines: Deadlines = Deadlines()
     impact_statement: ImpactStatement = ImpactStatement()

@@ -15,6 +15,8 @@ class Role(StrEnum):
 class Permission(StrEnum):
     VIEW_CASE = "view_case"
     RECORD_AGENCY_RESPONSE = "record_agency_response"
+    # Resend a request with a new link, extend its due date, or proceed without it.
+    MANAGE_INFORMATION_REQUESTS = "manage_information_requests"
     DECIDE_THRESHOLD = "decide_threshold"
     ARRANGE_REVIEW = "arrange_review"
     RECORD_PANEL_DECISION = "record_panel_decision"

@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.case import CaseActivities
-from api.deps import today_in_london
+from api.deps import now_utc, today_in_london
 from api.main import create_app
 from core.config import PROJECT_ROOT, Settings, get_settings
 from core.localities import load_policies
@@ -95,6 +95,12 @@ class CaseService:
     settings: Settings
     mail: MailSink
     sessions: Any
+    # The ASGI app itself, for tests that need a client of their own (an agency's browser and its cookies).
+    app: Any = None
+
+    def browser(self) -> httpx.AsyncClient:
+        """A fresh client with its own cookie jar, as a separate person's browser would be."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
 
     def spoc(self, locality: str = "blaby") -> dict[str, str]:
         return {"Authorization": f"Bearer {development_api_key(locality)}"}
@@ -133,6 +139,27 @@ class CaseService:
         self, reference: str, action: str, body: dict[str, Any], locality: str = "blaby"
     ) -> httpx.Response:
         return await self.api.post(f"/api/cases/{reference}/{action}", json=body, headers=self.spoc(locality))
+
+    async def answer_requests(self, reference: str, purpose: str, locality: str = "blaby") -> None:
+        """Record an answer by phone to each open information request of `purpose`, as the SPOC would,
+        so that the decision waiting on them can be taken."""
+        case = await self.wait_for(
+            reference, lambda c: any(r["purpose"] == purpose for r in c["information_requests"])
+        )
+        for request in case["information_requests"]:
+            if request["purpose"] == purpose and request["state"] == "requested":
+                response = await self.act(
+                    reference,
+                    "agency-responses",
+                    {
+                        "request_key": request["request_key"],
+                        "records_found": "Reports on file match the application.",
+                        "supports_threshold": True,
+                        "received_by": "phone",
+                    },
+                    locality,
+                )
+                assert response.status_code == 200, response.text
 
     async def case(self, reference: str, locality: str = "blaby") -> dict[str, Any]:
         response = await self.api.get(f"/api/cases/{reference}", headers=self.spoc(locality))
@@ -220,7 +247,12 @@ async def service(
         return london_date(await temporal_env.get_current_time())
 
     app.dependency_overrides[get_settings] = lambda: settings
+
+    async def now() -> dt.datetime:
+        return (await temporal_env.get_current_time()).astimezone(dt.UTC)
+
     app.dependency_overrides[today_in_london] = today
+    app.dependency_overrides[now_utc] = now
     app.state.policies = policies
     app.state.engine = engine_for(settings.database_url)
     app.state.temporal = SimpleNamespace(client=temporal_env.client, last_error=None)
@@ -243,6 +275,7 @@ async def service(
                 settings=settings,
                 mail=mail_sink,
                 sessions=sessions,
+                app=app,
             )
 
 

@@ -55,6 +55,7 @@ async def next_working_morning(service: CaseService) -> dt.date:
 
 
 async def decide(service: CaseService, reference: str, outcome: str, **extra: Any) -> dict[str, Any]:
+    await service.answer_requests(reference, "threshold")
     response = await service.act(
         reference,
         "threshold-decision",
@@ -81,6 +82,7 @@ async def to_outcome(service: CaseService) -> tuple[str, dt.date]:
     reference, today = await to_review(service)
     assert (await service.act(reference, "review-meeting", MEETING)).status_code == 200
     assert (await service.act(reference, "impact-statement", {"method": "in_person"})).status_code == 200
+    await service.answer_requests(reference, "review")
     response = await service.act(reference, "panel-decision", PANEL)
     assert response.status_code == 200, response.text
     await service.wait_for(
@@ -155,6 +157,7 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert response.status_code == 422 and "30 minutes" in response.text
     response = await service.act(reference, "impact-statement", {"method": "in_person"})
     assert response.status_code == 200, response.text
+    await service.answer_requests(reference, "review")
     response = await service.act(reference, "panel-decision", PANEL)
     assert response.status_code == 200 and response.json()["stage"] == "appeal_window"
 
@@ -166,7 +169,7 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert case["decisions"]["impact_statement"]["minutes"] == 30
     assert len(case["decisions"]["panel_decision"]["recommendations"]) == 2
 
-    status = await service.result(reference, history="met-path")  # skips to the end of the appeal window
+    status = await service.result(reference, history="met-path-v2")  # skips to the end of the appeal window
     assert status.closed_reason.value == "review_completed"
     case = await service.case(reference)
     assert case["stage"] == "closed" and case["closed_reason"] == "review_completed"
@@ -186,7 +189,7 @@ async def test_apply_not_met_sends_letter_2b_and_closes_when_appeal_window_ends(
         reference, lambda c: service.letters(c, "letter-2b") and c["deadlines"]["appeal_by"]
     )
     assert [letter["code"] for letter in case["letters"]] == ["letter-1", "letter-2b"]
-    status = await service.result(reference, history="not-met")
+    status = await service.result(reference, history="not-met-v2")
     assert status.closed_reason.value == "threshold_not_met"
     closed_at = next(
         e for e in (await service.case(reference))["chronology"] if "appeal window ended" in e["event"]
@@ -204,7 +207,7 @@ async def test_apply_rejected_sends_rejection_with_ground(service: CaseService) 
     await decide(service, reference, "rejected", rejection_ground="vexatious")
     case = await service.wait_for(reference, lambda c: service.letters(c, "rejection"))
     assert case["decisions"]["threshold_decision"]["rejection_ground"] == "vexatious"
-    status = await service.result(reference, history="rejected")
+    status = await service.result(reference, history="rejected-v2")
     assert status.closed_reason.value == "rejected"
 
 
@@ -278,7 +281,7 @@ async def test_threshold_decision_25_working_days_after_deadline_sends_three_upd
     )
     assert reference in {c["reference"] for c in overdue.json()}
     await service.act(reference, "withdraw", {"reason": "Moved away.", "requested_by": "applicant"})
-    await service.result(reference, history="threshold-late-withdrawn")
+    await service.result(reference, history="threshold-late-withdrawn-v2")
 
 
 async def test_outcome_late_sends_update_outcome_every_20_working_days(service: CaseService) -> None:
@@ -292,6 +295,7 @@ async def test_outcome_late_sends_update_outcome_every_20_working_days(service: 
         add_working_days(outcome_by, 20, NATION).isoformat(),
     ]
     assert (await service.act(reference, "review-meeting", MEETING)).status_code == 200
+    await service.answer_requests(reference, "review")
     assert (await service.act(reference, "panel-decision", PANEL)).status_code == 200
     await service.wait_for(reference, lambda c: service.letters(c, "letter-3"))
 
@@ -340,7 +344,7 @@ async def test_appeal_requested_moves_case_to_appeal_until_outcome(service: Case
         reference, "appeal-outcome", {"upheld": False, "summary": "Review was sound."}
     )
     assert response.status_code == 200
-    status = await service.result(reference, history="appeal-decided")
+    status = await service.result(reference, history="appeal-decided-v2")
     assert status.closed_reason.value == "appeal_decided"
 
 

@@ -8,6 +8,7 @@ not fit answers with why and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from datetime import timedelta
@@ -20,10 +21,18 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
     from domain.calendar import add_working_days, london_date
-    from domain.deadlines import StepEventKind, step_events, window_closes_at
+    from domain.deadlines import (
+        ChaseEvent,
+        ChaseKind,
+        StepEventKind,
+        chase_events,
+        step_events,
+        window_closes_at,
+    )
     from workflows.models import (
         ActionResult,
         Actor,
+        AgencyChase,
         AgencyResponse,
         AppealOutcome,
         AppealRequest,
@@ -31,8 +40,10 @@ with workflow.unsafe.imports_passed_through():
         CaseProgress,
         CaseStage,
         CaseStatus,
+        ChaseSent,
         ChronologyEvent,
         ClosedReason,
+        ExtendRequest,
         ImpactStatement,
         InformationPurpose,
         LetterCode,
@@ -40,18 +51,24 @@ with workflow.unsafe.imports_passed_through():
         LetterSent,
         OpenRequests,
         PanelDecision,
+        RequestChange,
+        ResendInformationRequest,
+        ResendRequest,
         ReviewMeeting,
         StaffNotice,
         StaffNoticeKind,
         ThresholdDecision,
         ThresholdOutcome,
+        WaiveRequest,
         Withdrawal,
     )
 
 # `holidays` imports its country data lazily, and `dateutil` reads the clock at import: both are used
 # deterministically here, so workers share the modules loaded outside the sandbox.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays", "dateutil")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "holidays", "dateutil", "email_validator", "idna"
+    )
 )
 
 CASE_REFERENCE = SearchAttributeKey.for_keyword("CaseReference")
@@ -73,6 +90,15 @@ MAIL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=30),
     non_retryable_error_types=["PermanentMailFailure"],
 )
+
+# Cases started from this version on chase agencies (links, reminders, escalation, resend, waive) and
+# wait for every information request to be answered or waived before the decision it informs.
+AGENCY_CHASING = "agency-chasing"
+
+PURPOSE_NAMES = {
+    InformationPurpose.THRESHOLD: "threshold check",
+    InformationPurpose.REVIEW: "case review",
+}
 
 STEP_NAMES = {
     "threshold_decision": "tell the applicant whether the threshold is met (Letter 2a or 2b)",
@@ -100,8 +126,21 @@ class CaseWorkflow:
         self._deadlines: dict[str, dt.date] = {}
         self._next_deadline: tuple[str, dt.date] | None = None
         self._event_count = 0
-        # request key -> "requested" | "answered"
+        # request key -> "requested" | "answered" | "waived"
         self._requests: dict[str, str] = {}
+        # Agency chasing (cases started with the AGENCY_CHASING patch):
+        self._chasing = False
+        self._request_due: dict[str, dt.date] = {}
+        # When each request's due date was set: a reminder that would fall before it is not sent.
+        self._due_set_at: dict[str, dt.datetime] = {}
+        # "<request key>|<chase kind>|<due date>" of every chase already sent.
+        self._chased: set[str] = set()
+        self._resends: dict[str, int] = {}
+        self._resend_queue: list[tuple[str, int, str | None]] = []
+        # Bumped by every answer, waiver, extension and resend, to wake the chasing loops.
+        self._request_changes = 0
+        self._chasers: list[asyncio.Task[None]] = []
+        self._new_link_notices: set[str] = set()
         self._threshold_decision: ThresholdDecision | None = None
         self._review_meeting: ReviewMeeting | None = None
         self._impact_statement: ImpactStatement | None = None
@@ -115,6 +154,7 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, case: CaseInput) -> CaseStatus:
         self._input = case
+        self._chasing = workflow.patched(AGENCY_CHASING)
         rules = case.rules
         today = self._today()
         self._deadlines["acknowledge_by"] = add_working_days(
@@ -260,7 +300,9 @@ class CaseWorkflow:
         self._closed_reason = reason
         self._next_deadline = None
         await self._record(event)
-        # Let update handlers that are still recording finish before the run completes.
+        # Let chasing loops (they stop on withdrawal) and update handlers still recording finish first.
+        if self._chasers:
+            await asyncio.gather(*self._chasers)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
@@ -368,24 +410,180 @@ class CaseWorkflow:
         except ActivityError:
             await self._record(f"The {kind.value} email about '{step}' could not be delivered.")
             return
-        who = "the SPOC" if kind == StaffNoticeKind.REMINDER else "the SPOC and the locality's manager"
-        await self._record(f"{kind.value.capitalize()} {sequence} about '{step}' emailed to {who}.")
+        if kind == StaffNoticeKind.INFORMATION_COMPLETE:
+            await self._record(f"The SPOC was told that the information for the {step} stage is complete.")
+        elif kind == StaffNoticeKind.NEW_LINK_REQUESTED:
+            await self._record(f"The SPOC was asked to send a new link for information request {step}.")
+        else:
+            who = "the SPOC" if kind == StaffNoticeKind.REMINDER else "the SPOC and the locality's manager"
+            await self._record(f"{kind.value.capitalize()} {sequence} about '{step}' emailed to {who}.")
 
     async def _open_requests(self, purpose: InformationPurpose, due_in: int) -> None:
         assert self._input is not None
+        rules = self._input.rules
         today = self._today()
-        due_on = add_working_days(today, due_in, self._input.rules.nation)
+        due_on = add_working_days(today, due_in, rules.nation)
         keys: list[str] = await workflow.execute_activity_method(
             CaseActivities.open_information_requests,
-            OpenRequests(reference=self._input.reference, purpose=purpose, requested_on=today, due_on=due_on),
+            OpenRequests(
+                reference=self._input.reference,
+                purpose=purpose,
+                requested_on=today,
+                due_on=due_on,
+                nation=rules.nation,
+                link_valid_after_due=rules.agency_link_valid_after_due,
+            ),
             start_to_close_timeout=MAIL_TIMEOUT,
             schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
             retry_policy=MAIL_RETRY,
         )
         for key in keys:
             self._requests.setdefault(key, "requested")
+            self._request_due.setdefault(key, due_on)
+            self._due_set_at.setdefault(key, workflow.now())
         await self._record(
             f"Information requested from {len(keys)} agencies ({purpose.value}), due by {_long(due_on)}."
+        )
+        if self._chasing and keys:
+            self._chasers.append(asyncio.create_task(self._chase(purpose, keys)))
+
+    async def _chase(self, purpose: InformationPurpose, keys: list[str]) -> None:
+        """Chase the agencies of one stage until each has answered or been waived; then tell the SPOC.
+
+        Runs beside the main flow. Sends the resends the SPOC asks for; reminds each agency before its
+        answer is due and again on the due date, when the SPOC is told too. An extension moves the dates
+        and chasing starts again for the new date.
+        """
+        assert self._input is not None
+        rules = self._input.rules
+        while True:
+            if self._withdrawal is not None or self._stage == CaseStage.CLOSED:
+                return
+            await self._send_resends(keys)
+            open_keys = [key for key in keys if self._requests[key] == "requested"]
+            if not open_keys:
+                break
+            pending: list[tuple[dt.datetime, str, ChaseEvent]] = []
+            for key in open_keys:
+                due = self._request_due[key]
+                for event in chase_events(
+                    due, reminder_before=rules.agency_reminder_before, nation=rules.nation
+                ):
+                    if self._chase_tag(key, event) in self._chased:
+                        continue
+                    if event.kind == ChaseKind.REMINDER and event.at <= self._due_set_at[key]:
+                        continue  # too late to remind: the due-date chase comes next
+                    pending.append((event.at, key, event))
+            pending.sort(key=lambda item: (item[0], item[1]))
+            now = workflow.now()
+            ready = [item for item in pending if item[0] <= now]
+            if ready:
+                for _, key, event in ready:
+                    if self._requests[key] == "requested":
+                        self._chased.add(self._chase_tag(key, event))
+                        await self._chase_agency(key, event)
+                continue
+            await self._wait_for_request_change(pending[0][0] - now if pending else None)
+        answered = sum(1 for key in keys if self._requests[key] == "answered")
+        waived = len(keys) - answered
+        step = "threshold decision" if purpose == InformationPurpose.THRESHOLD else "panel's review"
+        await self._record(
+            f"Every information request for the {PURPOSE_NAMES[purpose]} is answered ({answered}) "
+            f"or waived ({waived}): ready for the {step}."
+        )
+        await self._notify_staff(
+            StaffNoticeKind.INFORMATION_COMPLETE,
+            purpose.value,
+            max(self._request_due[key] for key in keys),
+            1,
+        )
+
+    async def _wait_for_request_change(self, wake_after: timedelta | None) -> None:
+        seen = self._request_changes
+        try:
+            await workflow.wait_condition(
+                lambda: self._request_changes != seen or self._withdrawal is not None, timeout=wake_after
+            )
+        except TimeoutError:
+            pass
+
+    @staticmethod
+    def _chase_tag(key: str, event: ChaseEvent) -> str:
+        return f"{key}|{event.kind.value}|{event.on.isoformat()}"
+
+    async def _chase_agency(self, key: str, event: ChaseEvent) -> None:
+        assert self._input is not None
+        rules = self._input.rules
+        due = self._request_due[key]
+        try:
+            sent: ChaseSent = await workflow.execute_activity_method(
+                CaseActivities.chase_information_request,
+                AgencyChase(
+                    reference=self._input.reference,
+                    request_key=key,
+                    kind=event.kind.value,
+                    due_on=due,
+                    dated=self._today(),
+                    nation=rules.nation,
+                    link_valid_after_due=rules.agency_link_valid_after_due,
+                ),
+                start_to_close_timeout=MAIL_TIMEOUT,
+                schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
+                retry_policy=MAIL_RETRY,
+            )
+        except ActivityError as error:
+            await self._record(f"Chasing information request {key} failed: {_cause(error)}.")
+            return
+        agency = "reminder sent to the agency" if sent.agency_emailed else "the agency's address has failed"
+        if event.kind == ChaseKind.REMINDER:
+            await self._record(f"Information request {key} is due by {_long(due)}: {agency}.")
+        else:
+            await self._record(
+                f"Information request {key} is due today ({_long(due)}) and not answered: {agency}; "
+                f"escalated to the SPOC."
+            )
+
+    async def _send_resends(self, keys: list[str]) -> None:
+        assert self._input is not None
+        rules = self._input.rules
+        for entry in [entry for entry in self._resend_queue if entry[0] in keys]:
+            self._resend_queue.remove(entry)
+            key, generation, to = entry
+            if self._requests[key] != "requested":
+                continue  # answered or waived while the resend waited
+            try:
+                await workflow.execute_activity_method(
+                    CaseActivities.resend_information_request,
+                    ResendInformationRequest(
+                        reference=self._input.reference,
+                        request_key=key,
+                        generation=generation,
+                        to=to,
+                        due_on=self._request_due[key],
+                        dated=self._today(),
+                        nation=rules.nation,
+                        link_valid_after_due=rules.agency_link_valid_after_due,
+                    ),
+                    start_to_close_timeout=MAIL_TIMEOUT,
+                    schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
+                    retry_policy=MAIL_RETRY,
+                )
+            except ActivityError as error:
+                await self._record(
+                    f"Resend {generation} of information request {key} failed: {_cause(error)}."
+                )
+                continue
+            await self._record(
+                f"Information request {key} sent again (resend {generation}) with a new link; "
+                f"earlier links no longer work."
+            )
+
+    async def _record_request_change(self, change: RequestChange) -> None:
+        await workflow.execute_activity_method(
+            CaseActivities.record_request_change,
+            change,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
 
     # ---- queries and updates -----------------------------------------------------------------
@@ -420,11 +618,14 @@ class CaseWorkflow:
 
     @workflow.update
     async def agency_response(self, actor: Actor, response: AgencyResponse) -> ActionResult:
+        # Checked again here, not only in the validator: two answers accepted in the same workflow task
+        # both pass the validator before either handler runs, and only the first may count.
         if self._requests.get(response.request_key) == "answered":
             raise ApplicationError(
                 "That information request has already been answered.", type="AlreadyAnswered"
             )
         self._requests[response.request_key] = "answered"
+        self._request_changes += 1
         assert self._input is not None
         await workflow.execute_activity_method(
             CaseActivities.record_agency_response,
@@ -474,6 +675,7 @@ class CaseWorkflow:
         self._require_stage(CaseStage.THRESHOLD_CHECK, action="the threshold decision")
         if self._threshold_decision is not None:
             raise ApplicationError("The threshold decision has already been recorded.", type="StageConflict")
+        self._require_information(InformationPurpose.THRESHOLD, "the threshold decision")
 
     @workflow.update
     async def review_meeting(self, actor: Actor, meeting: ReviewMeeting) -> ActionResult:
@@ -535,6 +737,143 @@ class CaseWorkflow:
             raise ApplicationError(
                 "Record the review meeting before the panel decision.", type="StageConflict"
             )
+        self._require_information(InformationPurpose.REVIEW, "the panel decision")
+
+    def _require_information(self, purpose: InformationPurpose, action: str) -> None:
+        """A decision waits for every information request it rests on to be answered or waived."""
+        if not self._chasing:
+            return
+        waiting = sorted(
+            key
+            for key, state in self._requests.items()
+            if state == "requested" and key.startswith(f"{purpose.value}:")
+        )
+        if waiting:
+            raise ApplicationError(
+                f"{len(waiting)} information request(s) for the {PURPOSE_NAMES[purpose]} are still open "
+                f"({', '.join(waiting)}): record the answers, or proceed without them (waive, with reasons), "
+                f"before {action}.",
+                type="InformationOutstanding",
+            )
+
+    def _require_open_request(self, key: str, action: str) -> None:
+        self._require_stage(CaseStage.THRESHOLD_CHECK, CaseStage.REVIEW, action=action)
+        if not self._chasing:
+            raise ApplicationError(
+                "This case started before agency links; record the agency's answer instead.",
+                type="StageConflict",
+            )
+        state = self._requests.get(key)
+        if state is None:
+            raise ApplicationError(
+                f"There is no information request {key!r} on this case.", type="UnknownRequest"
+            )
+        if state != "requested":
+            raise ApplicationError(f"Information request {key} is already {state}.", type="StageConflict")
+
+    @workflow.update
+    async def resend_request(self, actor: Actor, resend: ResendRequest) -> ActionResult:
+        generation = self._resends.get(resend.request_key, 0) + 1
+        self._resends[resend.request_key] = generation
+        self._resend_queue.append((resend.request_key, generation, str(resend.to) if resend.to else None))
+        self._request_changes += 1
+        to = f" to {resend.to}" if resend.to else ""
+        why = f" Reason: {resend.reason}" if resend.reason else ""
+        await self._record(
+            f"Resend {generation} of information request {resend.request_key}{to} asked for.{why}",
+            actor.label,
+        )
+        return ActionResult(
+            stage=self._stage,
+            message="The request will be sent again with a new link; earlier links stop working.",
+        )
+
+    @resend_request.validator
+    def _validate_resend_request(self, actor: Actor, resend: ResendRequest) -> None:
+        self._require_open_request(resend.request_key, "a resend")
+
+    @workflow.update
+    async def extend_request(self, actor: Actor, extension: ExtendRequest) -> ActionResult:
+        assert self._input is not None
+        rules = self._input.rules
+        key = extension.request_key
+        previous = self._request_due[key]
+        self._request_due[key] = extension.due_on
+        self._due_set_at[key] = workflow.now()
+        self._request_changes += 1
+        await self._record_request_change(
+            RequestChange(
+                reference=self._input.reference,
+                request_key=key,
+                due_on=extension.due_on,
+                nation=rules.nation,
+                link_valid_after_due=rules.agency_link_valid_after_due,
+            )
+        )
+        await self._record(
+            f"Information request {key} extended from {_long(previous)} to {_long(extension.due_on)}. "
+            f"Reason: {extension.reason}",
+            actor.label,
+        )
+        return ActionResult(stage=self._stage, message=f"Due date moved to {_long(extension.due_on)}.")
+
+    @extend_request.validator
+    def _validate_extend_request(self, actor: Actor, extension: ExtendRequest) -> None:
+        self._require_open_request(extension.request_key, "an extension")
+        if extension.due_on <= self._request_due[extension.request_key]:
+            raise ApplicationError(
+                f"The new due date must be after the current one, "
+                f"{_long(self._request_due[extension.request_key])}.",
+                type="StageConflict",
+            )
+        if extension.due_on < self._today():
+            raise ApplicationError("The new due date cannot be in the past.", type="StageConflict")
+
+    @workflow.update
+    async def waive_request(self, actor: Actor, waiver: WaiveRequest) -> ActionResult:
+        assert self._input is not None
+        rules = self._input.rules
+        self._requests[waiver.request_key] = "waived"
+        self._request_changes += 1
+        await self._record_request_change(
+            RequestChange(
+                reference=self._input.reference,
+                request_key=waiver.request_key,
+                waived_reason=waiver.reasons,
+                nation=rules.nation,
+                link_valid_after_due=rules.agency_link_valid_after_due,
+            )
+        )
+        await self._record(
+            f"Proceeding without an answer to information request {waiver.request_key}. "
+            f"Reasons: {waiver.reasons}",
+            actor.label,
+        )
+        return ActionResult(
+            stage=self._stage,
+            message="Recorded: the case proceeds without this answer (a late one is still taken).",
+        )
+
+    @waive_request.validator
+    def _validate_waive_request(self, actor: Actor, waiver: WaiveRequest) -> None:
+        self._require_open_request(waiver.request_key, "a waiver")
+
+    @workflow.signal
+    async def new_link_requested(self, request_key: str) -> None:
+        """An agency whose link no longer works asked for a new one: tell the SPOC, once a day at most."""
+        if request_key not in self._requests or self._stage == CaseStage.CLOSED:
+            return
+        tag = f"{request_key}|{self._today().isoformat()}"
+        if tag in self._new_link_notices:
+            return
+        self._new_link_notices.add(tag)
+        await self._record(f"The agency asked for a new link to information request {request_key}.")
+        await self._notify_staff(
+            StaffNoticeKind.NEW_LINK_REQUESTED,
+            request_key,
+            self._request_due.get(request_key, self._today()),
+            len(self._new_link_notices),
+        )
 
     @workflow.update
     async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> ActionResult:
@@ -598,3 +937,7 @@ class CaseWorkflow:
 
 def _long(day: dt.date) -> str:
     return f"{day.day} {day:%B %Y}"
+
+
+def _cause(error: ActivityError) -> str:
+    return error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause)

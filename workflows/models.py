@@ -12,7 +12,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 CASE_WORKFLOW_ID_PREFIX = "Case:"
 
@@ -70,6 +70,9 @@ class CaseRules(_Model):
     outcome_update_interval: int
     appeal_window: int
     spoc_reminder_before: int
+    # Added with agency links; cases that started before them take the policy defaults.
+    agency_reminder_before: int = 2
+    agency_link_valid_after_due: int = 15
 
 
 class CaseInput(_Model):
@@ -138,6 +141,35 @@ class AgencyResponse(_Model):
     supports_threshold: bool | None = None
     notes: str = Field(default="", max_length=10000)
     received_by: Literal["api", "email_link", "phone", "email"] = "api"
+    # Who at the agency answered (through the link, or on the phone to the SPOC).
+    responder_name: str = Field(default="", max_length=200)
+    responder_role: str = Field(default="", max_length=200)
+    # Files sent with the answer through the link, already stored with the case (attachments table).
+    attachment_ids: list[int] = Field(default_factory=list, max_length=10)
+
+
+class ResendRequest(_Model):
+    """Send an information request again with a new link; the earlier links stop working."""
+
+    request_key: str = Field(min_length=1, max_length=120)
+    # Another address at the agency, when the policy's one bounced or is the wrong person.
+    to: EmailStr | None = None
+    reason: str = Field(default="", max_length=2000)
+
+
+class ExtendRequest(_Model):
+    """Give an agency longer to answer: a later due date (its link lasts longer too)."""
+
+    request_key: str = Field(min_length=1, max_length=120)
+    due_on: dt.date
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class WaiveRequest(_Model):
+    """Proceed without an agency's answer (a late answer is still recorded if it comes)."""
+
+    request_key: str = Field(min_length=1, max_length=120)
+    reasons: str = Field(min_length=1, max_length=5000)
 
 
 class Attendee(_Model):
@@ -275,11 +307,58 @@ class OpenRequests(_Model):
     purpose: InformationPurpose
     requested_on: dt.date
     due_on: dt.date
+    # For the links in the emails: they last this many working days after the due date.
+    nation: str = "england-and-wales"
+    link_valid_after_due: int = 15
+
+
+class AgencyChase(_Model):
+    """Chase one agency: a reminder before its answer is due, or on the due date (and tell the SPOC)."""
+
+    reference: str
+    request_key: str
+    kind: Literal["reminder", "due"]
+    due_on: dt.date
+    dated: dt.date
+    nation: str
+    link_valid_after_due: int
+
+
+class ChaseSent(_Model):
+    agency_emailed: bool
+    spoc_told: bool
+
+
+class ResendInformationRequest(_Model):
+    reference: str
+    request_key: str
+    # 1 for the first resend, 2 for the next: part of the email's outbox key.
+    generation: int
+    to: str | None
+    due_on: dt.date
+    dated: dt.date
+    nation: str
+    link_valid_after_due: int
+
+
+class RequestChange(_Model):
+    """Record a new due date or a waiver of an information request."""
+
+    reference: str
+    request_key: str
+    due_on: dt.date | None = None
+    waived_reason: str | None = None
+    nation: str
+    link_valid_after_due: int
 
 
 class StaffNoticeKind(StrEnum):
     REMINDER = "reminder"
     ESCALATION = "escalation"
+    # Every information request of a stage is answered or waived: the SPOC can decide.
+    INFORMATION_COMPLETE = "information-complete"
+    # An agency whose link no longer works asked for a new one.
+    NEW_LINK_REQUESTED = "new-link-requested"
 
 
 class StaffNotice(_Model):

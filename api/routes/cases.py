@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +22,7 @@ from api.auth import SessionDep, Staff, StaffDep, audit
 from api.deps import PoliciesDep, SettingsDep, TodayDep
 from api.errors import invalid
 from core.config import Settings
-from db.models import Case, ReferenceCounter
+from db.models import Attachment, Case, OutboxMessage, ReferenceCounter
 from db.session import session_factory
 from domain.application import Application
 from domain.policy import LocalityPolicy
@@ -36,11 +37,14 @@ from workflows.models import (
     CaseInput,
     CaseRules,
     CaseStage,
+    ExtendRequest,
     ImpactStatement,
     ImpactStatementMethod,
     PanelDecision,
+    ResendRequest,
     ReviewMeeting,
     ThresholdDecision,
+    WaiveRequest,
     Withdrawal,
     case_workflow_id,
 )
@@ -73,15 +77,40 @@ class LetterView(BaseModel):
     status: str
 
 
+class AttachmentView(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
 class InformationRequestView(BaseModel):
     request_key: str
     purpose: str
     agency: str
+    agency_email: str | None
     requested_on: dt.date
     due_on: dt.date
+    # requested, answered, waived, or no_contact (no address in the policy: ask by hand).
     state: str
+    # The latest email: pending, sent, failed (resend it to another address), or none.
+    delivery: str
+    resent_count: int
     answered_on: dt.date | None
     response: dict[str, Any] | None
+    waived_reason: str | None
+    attachments: list[AttachmentView]
+
+
+class FailedMailView(BaseModel):
+    case_reference: str | None
+    purpose: str
+    recipient: str
+    subject: str
+    error: str | None
+    recorded_at: dt.datetime
+    attempts: int
 
 
 class ChronologyView(BaseModel):
@@ -104,6 +133,8 @@ class CaseView(BaseModel):
     decisions: dict[str, dict[str, Any] | None]
     letters: list[LetterView]
     information_requests: list[InformationRequestView]
+    # Emails of this case that could not be delivered (not retried): act on each by hand.
+    failed_mail: list[FailedMailView]
     chronology: list[ChronologyView]
 
 
@@ -133,6 +164,8 @@ def rules_for(policy: LocalityPolicy) -> CaseRules:
         outcome_update_interval=d.outcome_update_interval,
         appeal_window=d.appeal_window,
         spoc_reminder_before=d.spoc_reminder_before,
+        agency_reminder_before=d.agency_reminder_before,
+        agency_link_valid_after_due=d.agency_link_valid_after_due,
     )
 
 
@@ -350,17 +383,86 @@ def read_case(reference: str, staff: StaffDep, session: SessionDep) -> CaseView:
                 request_key=r.request_key,
                 purpose=r.purpose,
                 agency=r.agency_name,
+                agency_email=r.agency_email,
                 requested_on=r.requested_on,
                 due_on=r.due_on,
                 state=r.state,
+                delivery=r.delivery,
+                resent_count=r.resent_count,
                 answered_on=r.answered_on,
                 response=r.response,
+                waived_reason=r.waived_reason,
+                attachments=[
+                    AttachmentView(
+                        id=a.id,
+                        filename=a.filename,
+                        content_type=a.content_type,
+                        size=a.size,
+                        url=f"/api/cases/{case.reference}/attachments/{a.id}",
+                    )
+                    for a in r.attachments
+                    if a.accepted
+                ],
             )
             for r in case.information_requests
         ],
+        failed_mail=[failed_mail_view(m) for m in failed_mail_of(session, [case.reference])],
         chronology=[
             ChronologyView(at=entry.at, actor=entry.actor, event=entry.event) for entry in case.chronology
         ],
+    )
+
+
+def failed_mail_of(
+    session: Session, references: list[str] | None, localities: frozenset[str] | None = None
+) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(OutboxMessage.status == "failed").order_by(OutboxMessage.id)
+    if references is not None:
+        query = query.where(OutboxMessage.case_reference.in_(references))
+    if localities is not None:
+        query = query.join(Case, Case.reference == OutboxMessage.case_reference).where(
+            Case.locality.in_(localities)
+        )
+    return list(session.scalars(query))
+
+
+def failed_mail_view(message: OutboxMessage) -> FailedMailView:
+    return FailedMailView(
+        case_reference=message.case_reference,
+        purpose=message.purpose,
+        recipient=message.recipient,
+        subject=message.subject,
+        error=message.last_error,
+        recorded_at=message.created_at,
+        attempts=message.attempts,
+    )
+
+
+@router.get(
+    "/{reference}/attachments/{attachment_id}",
+    summary="Download a file an agency attached to its answer",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_attachment(reference: str, attachment_id: int, staff: StaffDep, session: SessionDep) -> Response:
+    staff.require(Permission.VIEW_CASE)
+    case = _case_for(session, staff, reference)
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.case_id != case.id or not attachment.accepted:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such attachment on this case.")
+    audit(session, staff, "download_attachment", case.reference, f"attachment #{attachment.id}")
+    session.commit()
+    return Response(
+        content=attachment.content,
+        media_type=attachment.content_type,
+        headers={
+            # Always a download, never shown inline: the file came from outside.
+            "Content-Disposition": f'attachment; filename="attachment-{attachment.id}"; '
+            f"filename*=UTF-8''{quote(attachment.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
     )
 
 
@@ -453,6 +555,63 @@ async def agency_response(
         Permission.RECORD_AGENCY_RESPONSE,
         CaseWorkflow.agency_response,
         answer,
+    )
+
+
+@router.post(
+    "/{reference}/information-requests/resend",
+    response_model=ActionResult,
+    summary="Send an information request again with a new link (earlier links stop working)",
+)
+async def resend_request(
+    reference: str, resend: ResendRequest, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.MANAGE_INFORMATION_REQUESTS,
+        CaseWorkflow.resend_request,
+        resend,
+    )
+
+
+@router.post(
+    "/{reference}/information-requests/extend",
+    response_model=ActionResult,
+    summary="Give an agency longer to answer (its link lasts longer too)",
+)
+async def extend_request(
+    reference: str, extension: ExtendRequest, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.MANAGE_INFORMATION_REQUESTS,
+        CaseWorkflow.extend_request,
+        extension,
+    )
+
+
+@router.post(
+    "/{reference}/information-requests/waive",
+    response_model=ActionResult,
+    summary="Proceed without an agency's answer, with reasons (a late answer is still recorded)",
+)
+async def waive_request(
+    reference: str, waiver: WaiveRequest, staff: StaffDep, session: SessionDep, client: TemporalDep
+) -> ActionResult:
+    return await _act(
+        client,
+        session,
+        staff,
+        reference,
+        Permission.MANAGE_INFORMATION_REQUESTS,
+        CaseWorkflow.waive_request,
+        waiver,
     )
 
 

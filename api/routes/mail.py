@@ -1,0 +1,29 @@
+"""Mail the service could not deliver: the failed-mail list that SPOCs work through by hand."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.auth import SessionDep, StaffDep, audit
+from api.routes.cases import FailedMailView, failed_mail_of, failed_mail_view
+from domain.staff import Permission
+
+router = APIRouter(prefix="/api/mail", tags=["mail"])
+
+
+@router.get(
+    "/failed",
+    response_model=list[FailedMailView],
+    summary="Emails of your localities' cases that could not be delivered",
+    description=(
+        "Permanent failures (a refused address, a rejected message) are not retried. Each is also in its "
+        "case's chronology and `failed_mail`, and the SPOC was emailed about it. Letters to applicants "
+        "need another way to reach them; agency requests can be resent to a corrected address."
+    ),
+)
+def failed_mail(staff: StaffDep, session: SessionDep) -> list[FailedMailView]:
+    staff.require(Permission.VIEW_CASE)
+    messages = failed_mail_of(session, None, staff.localities)
+    audit(session, staff, "list_failed_mail", None, f"{len(messages)} messages")
+    session.commit()
+    return [failed_mail_view(message) for message in messages]
