@@ -27,6 +27,7 @@ import aiosmtplib
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.config import Settings
@@ -61,8 +62,24 @@ class OutgoingEmail:
     body_html: str
 
 
+# Temporary failures are retried until a message has waited this long, then it fails for good (and the
+# SPOC is told). Less than the mail activities' schedule-to-close limit (MAIL_GIVE_UP_AFTER, two days,
+# in workflows/case.py) less their longest retry interval (30 minutes), so that an attempt always
+# falls in between and marks it.
+GIVE_UP_AFTER = dt.timedelta(hours=47)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _clock() -> dt.datetime:
+    """Now, as Temporal sees it: the time this activity attempt was scheduled (the same as the wall
+    clock in service, and the skipped clock in time-skipping tests); the wall clock outside activities."""
+    try:
+        return activity.info().current_attempt_scheduled_time.astimezone(dt.UTC)
+    except RuntimeError:
+        return _now()
 
 
 class Mailer:
@@ -107,7 +124,7 @@ class Mailer:
             status="pending",
             attempts=0,
             possible_duplicates=0,
-            created_at=_now(),
+            created_at=_clock(),
         )
         session.add(message)
         session.flush()
@@ -130,9 +147,10 @@ class Mailer:
             # Failed earlier: make sure the SPOC's note about it went, then give up again.
             await self._deliver_notes(notes)
             raise ApplicationError("delivery already failed", type=PERMANENT_FAILURE, non_retryable=True)
+        message, recorded_at = claimed
         try:
             await aiosmtplib.send(
-                claimed,
+                message,
                 hostname=self._settings.smtp_host,
                 port=self._settings.smtp_port,
                 username=self._settings.smtp_username,
@@ -140,23 +158,40 @@ class Mailer:
                 start_tls=self._settings.smtp_use_tls or None,
                 timeout=self._settings.smtp_timeout_seconds,
             )
-        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused) as error:
-            await self._fail(idempotency_key, f"the mail server refused the address: {_code(error)}")
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            # 4xx for a recipient (greylisting, a full mailbox) is worth another try; 5xx is final.
+            if all(refusal.code >= 500 for refusal in error.recipients):
+                await self._fail(idempotency_key, f"the mail server refused the address: {_code(error)}")
+            await self._try_again_later(idempotency_key, recorded_at, _code(error), release=True)
+            raise
         except aiosmtplib.SMTPResponseException as error:
             if error.code >= 500:
-                await self._fail(idempotency_key, f"the mail server rejected the message: {_code(error)}")
+                what = "address" if isinstance(error, aiosmtplib.SMTPSenderRefused) else "message"
+                await self._fail(idempotency_key, f"the mail server refused the {what}: {_code(error)}")
             # 4xx: the server did not take it; safe to try again without counting a duplicate.
-            await asyncio.to_thread(self._release, idempotency_key, str(error))
+            await self._try_again_later(idempotency_key, recorded_at, _code(error), release=True)
             raise
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as error:
             # Not connected, or cut off: a cut after DATA may still have delivered it, so the row stays
             # `sending` and the next attempt counts a possible duplicate unless we never connected.
-            if isinstance(error, aiosmtplib.SMTPConnectError | ConnectionRefusedError):
-                await asyncio.to_thread(self._release, idempotency_key, str(error))
+            never_connected = isinstance(error, aiosmtplib.SMTPConnectError | ConnectionRefusedError)
+            await self._try_again_later(idempotency_key, recorded_at, _code(error), release=never_connected)
             raise
         await asyncio.to_thread(self._mark_sent, idempotency_key)
-        log.info("email %s sent (%s)", claimed["Message-ID"], idempotency_key.split(":", 1)[0])
+        log.info("email %s sent (%s)", message["Message-ID"], idempotency_key.split(":", 1)[0])
         return "sent"
+
+    async def _try_again_later(
+        self, idempotency_key: str, recorded_at: dt.datetime, reason: str, *, release: bool
+    ) -> None:
+        """After a temporary failure: let Temporal retry, unless the message has waited too long."""
+        if _clock() - recorded_at >= GIVE_UP_AFTER:
+            hours = int(GIVE_UP_AFTER.total_seconds() // 3600)
+            await self._fail(
+                idempotency_key, f"gave up after {hours} hours of temporary failures (last: {reason})"
+            )
+        if release:
+            await asyncio.to_thread(self._release, idempotency_key, reason)
 
     async def _fail(self, idempotency_key: str, reason: str) -> None:
         notes = await asyncio.to_thread(self._mark_failed, idempotency_key, reason)
@@ -166,19 +201,18 @@ class Mailer:
         raise ApplicationError(reason, type=PERMANENT_FAILURE, non_retryable=True) from None
 
     async def _deliver_notes(self, keys: list[str]) -> None:
+        """Best effort: the failure is on the case and in the failed-mail list whatever happens here."""
         for key in keys:
             try:
                 await self.deliver(key)
-            except ApplicationError as error:
-                if error.type != PERMANENT_FAILURE:
-                    raise
-                # The note itself failed for good (a bad SPOC address): it is marked failed; go on.
+            except Exception as error:  # a note must never hide the failure it reports
+                log.warning("note about failed email not sent (%s)", type(error).__name__)
 
     # ---- outbox state, each in its own short transaction ------------------------------------
 
-    def _claim(self, key: str) -> tuple[EmailMessage | None, list[str] | None]:
-        """(the message to send, None); or (None, None) when it went already; or (None, notes to
-        deliver) when it failed already."""
+    def _claim(self, key: str) -> tuple[tuple[EmailMessage, dt.datetime] | None, list[str] | None]:
+        """((message, when it was recorded), None) to send it; (None, None) when it went already;
+        (None, notes to deliver) when it failed already."""
         with self._sessions.begin() as session:
             row = session.scalar(
                 select(OutboxMessage).where(OutboxMessage.idempotency_key == key).with_for_update()
@@ -193,7 +227,7 @@ class Mailer:
                 row.possible_duplicates += 1
             row.status = "sending"
             row.attempts += 1
-            return _build(row), None
+            return (_build(row), row.created_at), None
 
     def _mark_sent(self, key: str) -> None:
         with self._sessions.begin() as session:
@@ -227,7 +261,7 @@ def _redact(row: OutboxMessage) -> None:
     row.body_html = redact_links(row.body_html)
 
 
-def _code(error: aiosmtplib.SMTPException) -> str:
+def _code(error: Exception) -> str:
     """The SMTP reply code only: the server's text may quote the address, which stays out of logs."""
     code = getattr(error, "code", None)
     if code is None and isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:

@@ -483,6 +483,9 @@ def information_request(
             "due_on": dt.date(2026, 11, 30),
         },
         "incidents": [app.incidents[i] for i in indexes],
+        "link": {"url": "http://localhost:8000/agency/r/" + "x" * 43, "expires_on": dt.date(2026, 12, 21)},
+        "resent": False,
+        "generation": 0,
     }
     return RENDERER.render("emails/information-request.j2", context), agency
 
@@ -557,7 +560,26 @@ def staff_email(kind: StaffNoticeKind, recipient: Any, sequence: int = 1) -> Ren
             "notice": notice,
             "what": STEP_DESCRIPTIONS[notice.step],
             "case_url": CASE_URL,
-            "working_days_late": None,
+            # What `_record_notice` adds for the notices about information requests.
+            "requests": [
+                {
+                    "key": "threshold:leicestershire-police",
+                    "agency_name": "Leicestershire Police",
+                    "state": "answered",
+                    "answered_on": dt.date(2026, 12, 1),
+                    "waived_reason": None,
+                }
+            ],
+            "request": {
+                "key": "threshold:leicestershire-police",
+                "purpose": "threshold",
+                "agency_name": "Leicestershire Police",
+                "agency_email": "asb.casereview@leicestershire-police.example",
+                "requested_on": dt.date(2026, 11, 23),
+                "due_on": dt.date(2026, 11, 30),
+                "state": "requested",
+                "delivery": "sent",
+            },
         },
     )
 

@@ -7,6 +7,8 @@ A change to the workflow that would break a case already running (a non-determin
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -14,14 +16,41 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
+from workflows.case import AGENCY_CHASING, WORKFLOW_RUNNER, CaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_replay_histories_are_committed() -> None:
     names = {path.stem for path in HISTORIES}
+    # Runs from before agency chasing (no "agency-chasing" patch marker): they must keep replaying.
     assert {"met-path", "not-met", "rejected", "threshold-late-withdrawn", "appeal-decided"} <= names
+    # Runs with agency chasing: links, reminders, escalation, resend, extension, waiver, failed mail.
+    assert {
+        "met-path-v2",
+        "agencies-chased-v2",
+        "request-waived-v2",
+        "request-extended-v2",
+        "request-resent-v2",
+        "mail-failed-v2",
+    } <= names
+
+
+def test_histories_from_before_agency_chasing_have_no_patch_marker_and_new_ones_do() -> None:
+    """The replay of the old histories exercises the unpatched branch, the new ones the patched one."""
+    for path in HISTORIES:
+        assert (AGENCY_CHASING in patches_in(path)) == path.stem.endswith("-v2"), path.stem
+
+
+def patches_in(path: Path) -> set[str]:
+    """The ids of the `workflow.patched` markers recorded in a history file."""
+    found = set()
+    for event in json.loads(path.read_text())["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if marker and marker["markerName"] == "core_patch":
+            for payload in marker["details"]["patch-data"]["payloads"]:
+                found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -141,6 +141,9 @@ class CaseWorkflow:
         self._request_changes = 0
         self._chasers: list[asyncio.Task[None]] = []
         self._new_link_notices: set[str] = set()
+        # Purposes whose requests are being created and emailed: an agency may answer one (or the SPOC
+        # record an answer) before the workflow has heard the keys back.
+        self._opening: set[str] = set()
         self._threshold_decision: ThresholdDecision | None = None
         self._review_meeting: ReviewMeeting | None = None
         self._impact_statement: ImpactStatement | None = None
@@ -423,6 +426,7 @@ class CaseWorkflow:
         rules = self._input.rules
         today = self._today()
         due_on = add_working_days(today, due_in, rules.nation)
+        self._opening.add(purpose.value)
         keys: list[str] = await workflow.execute_activity_method(
             CaseActivities.open_information_requests,
             OpenRequests(
@@ -437,6 +441,7 @@ class CaseWorkflow:
             schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
             retry_policy=MAIL_RETRY,
         )
+        self._opening.discard(purpose.value)
         for key in keys:
             self._requests.setdefault(key, "requested")
             self._request_due.setdefault(key, due_on)
@@ -624,15 +629,27 @@ class CaseWorkflow:
             raise ApplicationError(
                 "That information request has already been answered.", type="AlreadyAnswered"
             )
+        previous = self._requests.get(response.request_key)
         self._requests[response.request_key] = "answered"
         self._request_changes += 1
         assert self._input is not None
-        await workflow.execute_activity_method(
-            CaseActivities.record_agency_response,
-            args=[self._input.reference, response, self._today()],
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        try:
+            await workflow.execute_activity_method(
+                CaseActivities.record_agency_response,
+                args=[self._input.reference, response, self._today()],
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+        except ActivityError:
+            # Only an unknown request fails for good (while requests were still being sent).
+            if previous is None:
+                del self._requests[response.request_key]
+            else:
+                self._requests[response.request_key] = previous
+            raise ApplicationError(
+                f"There is no information request {response.request_key!r} on this case.",
+                type="UnknownRequest",
+            ) from None
         await self._record(
             f"Answer to information request {response.request_key} recorded ({response.received_by}).",
             actor.label,
@@ -643,7 +660,7 @@ class CaseWorkflow:
     def _validate_agency_response(self, actor: Actor, response: AgencyResponse) -> None:
         self._require_stage(CaseStage.THRESHOLD_CHECK, CaseStage.REVIEW, action="an agency's answer")
         state = self._requests.get(response.request_key)
-        if state is None:
+        if state is None and response.request_key.split(":", 1)[0] not in self._opening:
             raise ApplicationError(
                 f"There is no information request {response.request_key!r} on this case.",
                 type="UnknownRequest",
@@ -743,6 +760,11 @@ class CaseWorkflow:
         """A decision waits for every information request it rests on to be answered or waived."""
         if not self._chasing:
             return
+        if purpose.value in self._opening:
+            raise ApplicationError(
+                f"The information requests for the {PURPOSE_NAMES[purpose]} are still being sent.",
+                type="InformationOutstanding",
+            )
         waiting = sorted(
             key
             for key, state in self._requests.items()
