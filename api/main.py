@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.errors import request_validation_error_handler
-from api.routes import cases, dev_mail, eligibility, mail
+from api.routes import agency, cases, dev_mail, eligibility, mail
 from core.config import get_settings
 from core.localities import policies_from
 from core.temporal import TemporalConnection
@@ -48,6 +48,9 @@ def create_app() -> FastAPI:
     app.include_router(cases.router)
     app.include_router(mail.router)
     app.include_router(dev_mail.router)
+    app.include_router(agency.router)
+    agency.mount_assets(app)
+    agency.redact_link_tokens_in_access_logs()
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
 
     @app.get("/health", tags=["operations"])
