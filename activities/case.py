@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -67,6 +68,24 @@ def _event_time() -> dt.datetime:
 
 def _is_permanent(error: ApplicationError) -> bool:
     return error.type == PERMANENT_FAILURE
+
+
+async def _each(*groups: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Await each delivery in turn, carrying on past failures, so that one agency's struggling mail
+    server does not hold back the others' emails; then raise the first failure for Temporal to retry
+    (the ones that went are not sent again). Returns each result."""
+    results: list[Any] = []
+    first_error: BaseException | None = None
+    for group in groups:
+        for delivery in group:
+            try:
+                results.append(await delivery)
+            except Exception as error:
+                results.append(error)
+                first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+    return results
 
 
 def _slug(text: str) -> str:
@@ -218,8 +237,7 @@ class CaseActivities:
         `delivery: failed`, the SPOC is told, and the SPOC can resend it to another address.
         """
         emails = await asyncio.to_thread(self._create_requests, opening)
-        for outbox_key, request_id in emails:
-            await self._deliver_to_agency(outbox_key, request_id)
+        await _each(self._deliver_to_agency(outbox_key, request_id) for outbox_key, request_id in emails)
         return await asyncio.to_thread(self._request_keys, opening)
 
     def _create_requests(self, opening: OpenRequests) -> list[tuple[str, int]]:
@@ -356,19 +374,25 @@ class CaseActivities:
     @activity.defn
     async def chase_information_request(self, chase: AgencyChase) -> ChaseSent:
         """Remind an agency, with a fresh link (earlier ones still work); on the due date tell the SPOC."""
-        agency_email, spoc_emails, request_id = await asyncio.to_thread(self._record_chase, chase)
-        agency_emailed = False
-        if agency_email is not None:
-            agency_emailed = await self._deliver_to_agency(agency_email, request_id)
-        for key in spoc_emails:
-            await self._mailer.deliver(key)
-        return ChaseSent(agency_emailed=agency_emailed, spoc_told=bool(spoc_emails))
+        recorded = await asyncio.to_thread(self._record_chase, chase)
+        if recorded is None:
+            return ChaseSent(agency_emailed=False, spoc_told=False, skipped=True)
+        agency_email, spoc_emails, request_id = recorded
+        results = await _each(
+            [self._deliver_to_agency(agency_email, request_id)] if agency_email is not None else [],
+            (self._mailer.deliver(key) for key in spoc_emails),
+        )
+        return ChaseSent(
+            agency_emailed=bool(agency_email) and results[0] is True, spoc_told=bool(spoc_emails)
+        )
 
-    def _record_chase(self, chase: AgencyChase) -> tuple[str | None, list[str], int]:
+    def _record_chase(self, chase: AgencyChase) -> tuple[str | None, list[str], int] | None:
         with self._sessions.begin() as session:
             case = self._case(session, chase.reference)
             policy = self._policy(case.locality)
             request = self._request(session, case, chase.request_key)
+            if request.state != "requested" or case.stage == "closed" or case.withdrawal is not None:
+                return None  # answered, waived or closed while the chase was on its way
             agency_key: str | None = None
             # An address that failed for good is not tried again: the SPOC resends to a better one.
             if request.delivery != "failed" and request.agency_email:
@@ -589,8 +613,7 @@ class CaseActivities:
     @activity.defn
     async def notify_staff(self, notice: StaffNotice) -> None:
         keys = await asyncio.to_thread(self._record_notice, notice)
-        for key in keys:
-            await self._mailer.deliver(key)
+        await _each(self._mailer.deliver(key) for key in keys)
 
     def _record_notice(self, notice: StaffNotice) -> list[str]:
         with self._sessions.begin() as session:
@@ -684,14 +707,16 @@ class CaseActivities:
         # A note about a failed note would only fail again the same way.
         if message.purpose == "mail-failed":
             return []
-        key = f"{case.reference}:mail-failed:{message.id}:{policy.spoc.email}"
+        # When the SPOC's own address is the one failing, the manager is told instead.
+        told = policy.manager if message.recipient.lower() == str(policy.spoc.email).lower() else policy.spoc
+        key = f"{case.reference}:mail-failed:{message.id}:{told.email}"
         if not self._mailer.exists(session, key):
             rendered = self._renderer.render(
                 "emails/mail-failed.j2",
                 {
                     "case": self._case_summary(case),
                     "council": policy,
-                    "recipient": policy.spoc,
+                    "recipient": told,
                     "case_url": self._case_url(case.reference),
                     "failed": {
                         "purpose": message.purpose,
@@ -703,7 +728,7 @@ class CaseActivities:
                 },
             )
             self._queue_email(
-                session, case, policy, key, "mail-failed", str(policy.spoc.email), rendered, reply_to=False
+                session, case, policy, key, "mail-failed", str(told.email), rendered, reply_to=False
             )
         return [key]
 

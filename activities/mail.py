@@ -140,6 +140,8 @@ class Mailer:
 
     async def deliver(self, idempotency_key: str) -> str:
         """Send the outbox message once; returns its status. Raises for Temporal to retry or give up."""
+        if activity.in_activity():
+            activity.heartbeat()  # alive: one attempt may send several emails
         claimed, notes = await asyncio.to_thread(self._claim, idempotency_key)
         if claimed is None:
             if notes is None:
@@ -147,7 +149,7 @@ class Mailer:
             # Failed earlier: make sure the SPOC's note about it went, then give up again.
             await self._deliver_notes(notes)
             raise ApplicationError("delivery already failed", type=PERMANENT_FAILURE, non_retryable=True)
-        message, recorded_at = claimed
+        message, first_attempt_at = claimed
         try:
             await aiosmtplib.send(
                 message,
@@ -162,30 +164,37 @@ class Mailer:
             # 4xx for a recipient (greylisting, a full mailbox) is worth another try; 5xx is final.
             if all(refusal.code >= 500 for refusal in error.recipients):
                 await self._fail(idempotency_key, f"the mail server refused the address: {_code(error)}")
-            await self._try_again_later(idempotency_key, recorded_at, _code(error), release=True)
+            await self._try_again_later(idempotency_key, first_attempt_at, _code(error), release=True)
             raise
-        except aiosmtplib.SMTPResponseException as error:
+        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as error:
+            # A 5xx to this message's sender or content is final; 4xx is worth another try.
             if error.code >= 500:
                 what = "address" if isinstance(error, aiosmtplib.SMTPSenderRefused) else "message"
                 await self._fail(idempotency_key, f"the mail server refused the {what}: {_code(error)}")
-            # 4xx: the server did not take it; safe to try again without counting a duplicate.
-            await self._try_again_later(idempotency_key, recorded_at, _code(error), release=True)
+            await self._try_again_later(idempotency_key, first_attempt_at, _code(error), release=True)
             raise
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as error:
             # Not connected, or cut off: a cut after DATA may still have delivered it, so the row stays
             # `sending` and the next attempt counts a possible duplicate unless we never connected.
             never_connected = isinstance(error, aiosmtplib.SMTPConnectError | ConnectionRefusedError)
-            await self._try_again_later(idempotency_key, recorded_at, _code(error), release=never_connected)
+            await self._try_again_later(
+                idempotency_key, first_attempt_at, _code(error), release=never_connected
+            )
+            raise
+        except aiosmtplib.SMTPException as error:
+            # Anything else (a refused login, a 5xx greeting) is about the server or our settings, not
+            # this message: the message did not go, and it is retried until operations fix it.
+            await self._try_again_later(idempotency_key, first_attempt_at, _code(error), release=True)
             raise
         await asyncio.to_thread(self._mark_sent, idempotency_key)
         log.info("email %s sent (%s)", message["Message-ID"], idempotency_key.split(":", 1)[0])
         return "sent"
 
     async def _try_again_later(
-        self, idempotency_key: str, recorded_at: dt.datetime, reason: str, *, release: bool
+        self, idempotency_key: str, first_attempt_at: dt.datetime, reason: str, *, release: bool
     ) -> None:
-        """After a temporary failure: let Temporal retry, unless the message has waited too long."""
-        if _clock() - recorded_at >= GIVE_UP_AFTER:
+        """After a temporary failure: let Temporal retry, unless the message has been tried too long."""
+        if _clock() - first_attempt_at >= GIVE_UP_AFTER:
             hours = int(GIVE_UP_AFTER.total_seconds() // 3600)
             await self._fail(
                 idempotency_key, f"gave up after {hours} hours of temporary failures (last: {reason})"
@@ -201,12 +210,15 @@ class Mailer:
         raise ApplicationError(reason, type=PERMANENT_FAILURE, non_retryable=True) from None
 
     async def _deliver_notes(self, keys: list[str]) -> None:
-        """Best effort: the failure is on the case and in the failed-mail list whatever happens here."""
+        """Send the notes about a failed message. A temporary failure propagates, so the activity is
+        retried; the retry finds the message failed and tries its notes again. A note that fails for
+        good is itself marked failed (it is in the failed-mail list), and is not reported further."""
         for key in keys:
             try:
                 await self.deliver(key)
-            except Exception as error:  # a note must never hide the failure it reports
-                log.warning("note about failed email not sent (%s)", type(error).__name__)
+            except ApplicationError as error:
+                if error.type != PERMANENT_FAILURE:
+                    raise
 
     # ---- outbox state, each in its own short transaction ------------------------------------
 
@@ -227,7 +239,9 @@ class Mailer:
                 row.possible_duplicates += 1
             row.status = "sending"
             row.attempts += 1
-            return (_build(row), row.created_at), None
+            if row.first_attempt_at is None:
+                row.first_attempt_at = _clock()
+            return (_build(row), row.first_attempt_at), None
 
     def _mark_sent(self, key: str) -> None:
         with self._sessions.begin() as session:

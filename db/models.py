@@ -276,6 +276,9 @@ class OutboxMessage(Base):
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+    # When sending was first tried: temporary failures are retried for a while from then, not from
+    # `created_at` (a message may wait behind others in the same activity).
+    first_attempt_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
 
 

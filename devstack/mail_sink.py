@@ -11,6 +11,15 @@ Tests use the class:
     messages = sink.wait_for_messages(1)         # parsed email.message.EmailMessage, oldest first
     sink.stop()
 
+Tests of what a sender does when delivery goes wrong can make the sink misbehave on purpose:
+
+    sink = MailSink(tmp_path / "mail", port=0, refuse={"nobody@example.test"})  # 550 at RCPT TO
+    sink.on_mail_from = lambda sender: True      # at MAIL FROM: True drops the connection, no reply
+    sink.on_kept = lambda path: ...              # a message is on disk; runs before the "250" reply
+
+All three are attributes, read on every command, so a test may set or clear them while the sink runs.
+The hooks run on the sink's own thread (its event loop waits for them).
+
 The log says one line per message with its size and Message-ID only: never addresses or subjects.
 """
 
@@ -26,12 +35,14 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import MISSING
 
 log = logging.getLogger("devstack.mail_sink")
 
@@ -50,10 +61,12 @@ def _message_id(raw: bytes) -> str:
 
 
 class _Handler:
-    """aiosmtpd handler: every recipient is accepted (aiosmtpd's default); every message is kept."""
+    """aiosmtpd handler: every message is kept; every recipient is accepted unless the sink refuses it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, sink: MailSink | None = None) -> None:
         self.directory = directory
+        # The sink's `refuse`, `on_mail_from` and `on_kept`, read at each command (tests change them).
+        self.sink = sink
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -71,12 +84,39 @@ class _Handler:
             os.replace(partial, path)
             return path
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> Any:
+        hook = self.sink.on_mail_from if self.sink else None
+        if hook is not None and hook(address):
+            # Hang up without a reply: the client sees the connection cut before any message was taken,
+            # as when a server (or the network) dies mid-conversation. aiosmtpd still "replies" after
+            # this returns, into the closed transport, where asyncio discards it.
+            log.info("dropped a connection at MAIL FROM, as the sink's on_mail_from hook asked")
+            server.transport.close()
+            return "421 4.3.0 Connection dropped by the test sink"
+        return MISSING  # aiosmtpd's own handling: take the sender, reply 250
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> Any:
+        refused = {a.lower() for a in self.sink.refuse} if self.sink else set()
+        if address.lower() in refused:
+            log.info("refused a recipient with 550, as the sink was told to")
+            return "550 5.1.1 Mailbox unavailable (refused by the test sink)"
+        return MISSING  # aiosmtpd's own handling: add the recipient, reply 250
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         path = self._write(bytes(raw))
         log.info("kept a message of %d bytes, Message-ID %s, as %s", len(raw), _message_id(raw), path.name)
+        hook = self.sink.on_kept if self.sink else None
+        if hook is not None:
+            # The message is on disk but the client has not heard "250": the window in which a sender
+            # that dies cannot know whether the server took the message.
+            hook(path)
         return "250 Message accepted for delivery"
 
 
@@ -87,19 +127,36 @@ def _free_port(host: str) -> int:
 
 
 class MailSink:
-    """The SMTP sink as an object: `start()`, `stop()` (or `with MailSink(...) as sink:`), `messages()`."""
+    """The SMTP sink as an object: `start()`, `stop()` (or `with MailSink(...) as sink:`), `messages()`.
 
-    def __init__(self, directory: Path, host: str = "127.0.0.1", port: int = 1025) -> None:
+    `refuse`: recipients answered "550" at RCPT TO (compared without regard to case). `on_mail_from`:
+    called with the sender at MAIL FROM, before any message is accepted; if it returns True the sink
+    hangs up without replying. `on_kept`: called with the file once a message is kept, before "250".
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 1025,
+        *,
+        refuse: Iterable[str] = (),
+        on_mail_from: Callable[[str], bool] | None = None,
+        on_kept: Callable[[Path], None] | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.host = host
         self.port = port or _free_port(host)
+        self.refuse: set[str] = set(refuse)
+        self.on_mail_from = on_mail_from
+        self.on_kept = on_kept
         self._controller: Controller | None = None
 
     def start(self) -> None:
         # aiosmtpd logs senders and recipients at INFO; personal data stays out of our logs.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(_Handler(self.directory), hostname=self.host, port=self.port)
+        self._controller = Controller(_Handler(self.directory, self), hostname=self.host, port=self.port)
         self._controller.start()
 
     def stop(self) -> None:

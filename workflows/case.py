@@ -82,7 +82,10 @@ SYSTEM = "Community Trigger service"
 RECORD_TIMEOUT = timedelta(seconds=60)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Email: transient failures retry with backoff for up to two days; permanent ones are not retried.
-MAIL_TIMEOUT = timedelta(minutes=2)
+# One attempt may send several emails (each with its own SMTP timeout), so it has ten minutes; it
+# heartbeats before each email, so a worker that dies is noticed within the heartbeat timeout.
+MAIL_TIMEOUT = timedelta(minutes=10)
+MAIL_HEARTBEAT = timedelta(minutes=2)
 MAIL_GIVE_UP_AFTER = timedelta(days=2)
 MAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -374,6 +377,7 @@ class CaseWorkflow:
                 CaseActivities.send_letter,
                 request,
                 start_to_close_timeout=MAIL_TIMEOUT,
+                heartbeat_timeout=MAIL_HEARTBEAT,
                 schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                 retry_policy=MAIL_RETRY,
             )
@@ -407,6 +411,7 @@ class CaseWorkflow:
                 CaseActivities.notify_staff,
                 notice,
                 start_to_close_timeout=MAIL_TIMEOUT,
+                heartbeat_timeout=MAIL_HEARTBEAT,
                 schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                 retry_policy=MAIL_RETRY,
             )
@@ -438,6 +443,7 @@ class CaseWorkflow:
                 link_valid_after_due=rules.agency_link_valid_after_due,
             ),
             start_to_close_timeout=MAIL_TIMEOUT,
+            heartbeat_timeout=MAIL_HEARTBEAT,
             schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
             retry_policy=MAIL_RETRY,
         )
@@ -462,13 +468,13 @@ class CaseWorkflow:
         assert self._input is not None
         rules = self._input.rules
         while True:
-            if self._withdrawal is not None or self._stage == CaseStage.CLOSED:
+            if self._stopped():
                 return
             await self._send_resends(keys)
-            open_keys = [key for key in keys if self._requests[key] == "requested"]
+            open_keys = [key for key in keys if self._requests.get(key) == "requested"]
             if not open_keys:
                 break
-            pending: list[tuple[dt.datetime, str, ChaseEvent]] = []
+            pending: list[tuple[dt.datetime, str, ChaseEvent, dt.date]] = []
             for key in open_keys:
                 due = self._request_due[key]
                 for event in chase_events(
@@ -478,18 +484,21 @@ class CaseWorkflow:
                         continue
                     if event.kind == ChaseKind.REMINDER and event.at <= self._due_set_at[key]:
                         continue  # too late to remind: the due-date chase comes next
-                    pending.append((event.at, key, event))
+                    pending.append((event.at, key, event, due))
             pending.sort(key=lambda item: (item[0], item[1]))
             now = workflow.now()
             ready = [item for item in pending if item[0] <= now]
             if ready:
-                for _, key, event in ready:
-                    if self._requests[key] == "requested":
+                for _, key, event, due in ready:
+                    if self._stopped():
+                        return
+                    # An answer, waiver or extension may have come in while the previous chase went.
+                    if self._requests.get(key) == "requested" and self._request_due[key] == due:
                         self._chased.add(self._chase_tag(key, event))
                         await self._chase_agency(key, event)
                 continue
             await self._wait_for_request_change(pending[0][0] - now if pending else None)
-        answered = sum(1 for key in keys if self._requests[key] == "answered")
+        answered = sum(1 for key in keys if self._requests.get(key) == "answered")
         waived = len(keys) - answered
         step = "threshold decision" if purpose == InformationPurpose.THRESHOLD else "panel's review"
         await self._record(
@@ -507,10 +516,14 @@ class CaseWorkflow:
         seen = self._request_changes
         try:
             await workflow.wait_condition(
-                lambda: self._request_changes != seen or self._withdrawal is not None, timeout=wake_after
+                lambda: self._request_changes != seen or self._stopped(), timeout=wake_after
             )
         except TimeoutError:
             pass
+
+    def _stopped(self) -> bool:
+        """Chasing ends when the application is withdrawn or the case closes."""
+        return self._withdrawal is not None or self._stage == CaseStage.CLOSED
 
     @staticmethod
     def _chase_tag(key: str, event: ChaseEvent) -> str:
@@ -533,12 +546,15 @@ class CaseWorkflow:
                     link_valid_after_due=rules.agency_link_valid_after_due,
                 ),
                 start_to_close_timeout=MAIL_TIMEOUT,
+                heartbeat_timeout=MAIL_HEARTBEAT,
                 schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                 retry_policy=MAIL_RETRY,
             )
         except ActivityError as error:
             await self._record(f"Chasing information request {key} failed: {_cause(error)}.")
             return
+        if sent.skipped:
+            return  # answered or closed meanwhile: nothing was sent
         agency = "reminder sent to the agency" if sent.agency_emailed else "the agency's address has failed"
         if event.kind == ChaseKind.REMINDER:
             await self._record(f"Information request {key} is due by {_long(due)}: {agency}.")
@@ -552,9 +568,11 @@ class CaseWorkflow:
         assert self._input is not None
         rules = self._input.rules
         for entry in [entry for entry in self._resend_queue if entry[0] in keys]:
+            if self._stopped():
+                return
             self._resend_queue.remove(entry)
             key, generation, to = entry
-            if self._requests[key] != "requested":
+            if self._requests.get(key) != "requested":
                 continue  # answered or waived while the resend waited
             try:
                 await workflow.execute_activity_method(
@@ -570,6 +588,7 @@ class CaseWorkflow:
                         link_valid_after_due=rules.agency_link_valid_after_due,
                     ),
                     start_to_close_timeout=MAIL_TIMEOUT,
+                    heartbeat_timeout=MAIL_HEARTBEAT,
                     schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                     retry_policy=MAIL_RETRY,
                 )
@@ -641,11 +660,14 @@ class CaseWorkflow:
                 retry_policy=RECORD_RETRY,
             )
         except ActivityError:
-            # Only an unknown request fails for good (while requests were still being sent).
-            if previous is None:
-                del self._requests[response.request_key]
-            else:
+            # Only an unknown request fails for good (while requests were still being sent). If the
+            # request has since been opened, it stays open; otherwise it was never one.
+            if previous is not None:
                 self._requests[response.request_key] = previous
+            elif response.request_key in self._request_due:
+                self._requests[response.request_key] = "requested"
+            else:
+                del self._requests[response.request_key]
             raise ApplicationError(
                 f"There is no information request {response.request_key!r} on this case.",
                 type="UnknownRequest",
@@ -676,6 +698,9 @@ class CaseWorkflow:
         # The case moves on as soon as the decision is taken; its letter follows from the main loop.
         next_stage = CaseStage.REVIEW if decision.outcome == ThresholdOutcome.MET else CaseStage.APPEAL_WINDOW
         self._stage = next_stage
+        if next_stage == CaseStage.REVIEW:
+            # The review's requests go out after Letter 2a; until they have, the panel cannot decide.
+            self._opening.add(InformationPurpose.REVIEW.value)
         below = " (accepted below the threshold)" if decision.below_threshold else ""
         ground = f" as {decision.rejection_ground.value}" if decision.rejection_ground else ""
         await self._record(

@@ -327,6 +327,8 @@ class AgencyChase(_Model):
 class ChaseSent(_Model):
     agency_emailed: bool
     spoc_told: bool
+    # Nothing was sent: the request was answered, or the case closed, while the chase was on its way.
+    skipped: bool = False
 
 
 class ResendInformationRequest(_Model):

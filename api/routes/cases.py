@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -48,6 +49,8 @@ from workflows.models import (
     Withdrawal,
     case_workflow_id,
 )
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -309,8 +312,18 @@ async def apply(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=search_attributes_at_start(reference, policy.key),
         )
-    except WorkflowAlreadyStartedError:
-        pass  # a retry of an application whose case is already running
+    except WorkflowAlreadyStartedError as error:
+        if created:
+            # A new case whose reference already has a workflow: the database and Temporal disagree
+            # (say, a database restored without Temporal). Keep nothing rather than join another case.
+            await run_in_threadpool(_forget_case, settings, reference)
+            log.error("case reference %s already has a workflow; application not saved", reference)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "The case service could not open a case; your application was not saved. Please try "
+                "again shortly.",
+            ) from error
+        # Otherwise: a retry of an application whose case is already running.
     except RPCError as error:
         if created:
             # Nothing half-written: a case that could not start is not kept.

@@ -64,6 +64,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_attachments_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attachments_request_id'), ['request_id'], unique=False)
 
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('first_attempt_at', db.models.UTCDateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table('information_requests', schema=None) as batch_op:
         batch_op.add_column(sa.Column('waived_reason', sa.Text(), nullable=True))
         # Requests made before this revision were emailed already: "sent", never resent.
@@ -90,4 +93,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_access_tokens_case_id'))
 
     op.drop_table('access_tokens')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('first_attempt_at')
     # ### end Alembic commands ###
