@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import NoReturn
 
 import aiosmtplib
 from sqlalchemy import select
@@ -36,6 +37,7 @@ from db.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 PERMANENT_FAILURE = "PermanentMailFailure"
+TEMPORARY_FAILURE = "TemporaryMailFailure"
 
 # The secret part of an agency link (see domain.links.agency_link_path).
 _AGENCY_LINK = re.compile(r"(/agency/r/)[A-Za-z0-9_-]{20,}")
@@ -165,14 +167,12 @@ class Mailer:
             if all(refusal.code >= 500 for refusal in error.recipients):
                 await self._fail(idempotency_key, f"the mail server refused the address: {_code(error)}")
             await self._try_again_later(idempotency_key, first_attempt_at, _code(error), release=True)
-            raise
         except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as error:
             # A 5xx to this message's sender or content is final; 4xx is worth another try.
             if error.code >= 500:
                 what = "address" if isinstance(error, aiosmtplib.SMTPSenderRefused) else "message"
                 await self._fail(idempotency_key, f"the mail server refused the {what}: {_code(error)}")
             await self._try_again_later(idempotency_key, first_attempt_at, _code(error), release=True)
-            raise
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as error:
             # Not connected, or cut off: a cut after DATA may still have delivered it, so the row stays
             # `sending` and the next attempt counts a possible duplicate unless we never connected.
@@ -180,20 +180,19 @@ class Mailer:
             await self._try_again_later(
                 idempotency_key, first_attempt_at, _code(error), release=never_connected
             )
-            raise
         except aiosmtplib.SMTPException as error:
             # Anything else (a refused login, a 5xx greeting) is about the server or our settings, not
             # this message: the message did not go, and it is retried until operations fix it.
             await self._try_again_later(idempotency_key, first_attempt_at, _code(error), release=True)
-            raise
         await asyncio.to_thread(self._mark_sent, idempotency_key)
         log.info("email %s sent (%s)", message["Message-ID"], idempotency_key.split(":", 1)[0])
         return "sent"
 
     async def _try_again_later(
         self, idempotency_key: str, first_attempt_at: dt.datetime, reason: str, *, release: bool
-    ) -> None:
-        """After a temporary failure: let Temporal retry, unless the message has been tried too long."""
+    ) -> NoReturn:
+        """After a temporary failure: raise for Temporal to retry, unless the message has been tried for
+        too long, when it fails for good."""
         if _clock() - first_attempt_at >= GIVE_UP_AFTER:
             hours = int(GIVE_UP_AFTER.total_seconds() // 3600)
             await self._fail(
@@ -201,8 +200,11 @@ class Mailer:
             )
         if release:
             await asyncio.to_thread(self._release, idempotency_key, reason)
+        # For Temporal to retry. `from None`: SMTP errors quote the address, and the worker logs a
+        # failed attempt with its chain.
+        raise ApplicationError(f"temporary mail failure: {reason}", type=TEMPORARY_FAILURE) from None
 
-    async def _fail(self, idempotency_key: str, reason: str) -> None:
+    async def _fail(self, idempotency_key: str, reason: str) -> NoReturn:
         notes = await asyncio.to_thread(self._mark_failed, idempotency_key, reason)
         log.warning("email %s failed permanently: %s", idempotency_key.split(":", 1)[0], reason)
         await self._deliver_notes(notes)

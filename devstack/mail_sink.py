@@ -104,6 +104,10 @@ class _Handler:
         if address.lower() in refused:
             log.info("refused a recipient with 550, as the sink was told to")
             return "550 5.1.1 Mailbox unavailable (refused by the test sink)"
+        deferred = {a.lower() for a in self.sink.defer} if self.sink else set()
+        if address.lower() in deferred:
+            log.info("deferred a recipient with 450, as the sink was told to")
+            return "450 4.2.1 Mailbox busy, try again later (deferred by the test sink)"
         return MISSING  # aiosmtpd's own handling: add the recipient, reply 250
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -129,7 +133,8 @@ def _free_port(host: str) -> int:
 class MailSink:
     """The SMTP sink as an object: `start()`, `stop()` (or `with MailSink(...) as sink:`), `messages()`.
 
-    `refuse`: recipients answered "550" at RCPT TO (compared without regard to case). `on_mail_from`:
+    `refuse`: recipients answered "550" at RCPT TO (compared without regard to case); `defer`: answered
+    "450" (a temporary refusal, as greylisting gives). `on_mail_from`:
     called with the sender at MAIL FROM, before any message is accepted; if it returns True the sink
     hangs up without replying. `on_kept`: called with the file once a message is kept, before "250".
     """
@@ -141,6 +146,7 @@ class MailSink:
         port: int = 1025,
         *,
         refuse: Iterable[str] = (),
+        defer: Iterable[str] = (),
         on_mail_from: Callable[[str], bool] | None = None,
         on_kept: Callable[[Path], None] | None = None,
     ) -> None:
@@ -148,6 +154,7 @@ class MailSink:
         self.host = host
         self.port = port or _free_port(host)
         self.refuse: set[str] = set(refuse)
+        self.defer: set[str] = set(defer)
         self.on_mail_from = on_mail_from
         self.on_kept = on_kept
         self._controller: Controller | None = None

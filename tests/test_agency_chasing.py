@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from email.message import EmailMessage
 from typing import Any
 
@@ -206,6 +207,15 @@ async def test_decision_waits_until_every_request_is_answered_or_waived(service:
     case = await service.wait_for(reference, lambda c: service.letters(c, "letter-2a"))
     police = next(r for r in case["information_requests"] if r["request_key"] == POLICE_KEY)
     assert police["state"] == "answered"
+    # The panel, too, waits for the review's requests, from the moment the threshold is met.
+    meeting = {
+        "meeting_at": "2030-01-10T10:00:00+00:00",
+        "location": "Council offices",
+        "attendees": [{"name": "A. Officer", "organisation": "Leicestershire Police"}],
+    }
+    assert (await service.act(reference, "review-meeting", meeting)).status_code == 200
+    panel = await service.act(reference, "panel-decision", {"findings": "Agreed actions."})
+    assert panel.status_code == 409 and "case review" in panel.json()["detail"]
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "applicant"})
     await service.result(reference, history="request-waived-v2")
 
@@ -339,3 +349,37 @@ async def test_a_permanent_failure_is_marked_on_the_case_and_the_spoc_told(servi
         service.mail.refuse -= {"bounces@example.test", bad_agency}
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "spoc"})
     await service.result(reference, history="mail-failed-v2")
+
+
+async def test_temporary_failures_are_retried_then_given_up_after_47_hours(service: CaseService) -> None:
+    today = await fresh_day(service)
+    body = application(today=today)
+    body["applicant"] = dict(body["applicant"], email="greylisted@example.test")
+    service.mail.defer.add("greylisted@example.test")
+    try:
+        # Letter 1 goes first, so the case waits on it: the agencies are asked once it has gone or failed.
+        created = await service.apply(body, key=uuid.uuid4().hex)
+        assert created.status_code == 201, created.text
+        reference = created.json()["reference"]
+        # Deferred (450): retried with backoff, not failed.
+        await service.env.sleep(dt.timedelta(minutes=30))
+        (letter_1,) = [m for m in service.outbox(reference) if m.purpose == "letter-1"]
+        assert (
+            letter_1.status == "pending" and letter_1.attempts >= 3 and "450" in (letter_1.last_error or "")
+        )
+        assert (await service.case(reference))["failed_mail"] == []
+        # Two days on, it has failed for good: on the case, and the SPOC told.
+        await service.travel_to(add_working_days(today, 3, NATION))
+        case = await service.wait_for(reference, lambda c: c["failed_mail"])
+        (failed,) = case["failed_mail"]
+        assert failed["purpose"] == "letter-1" and "gave up after 47 hours" in failed["error"]
+        assert service.letters(case, "letter-1")[0]["status"] == "failed"
+        await service.wait_for(reference, lambda c: service.outbox(reference, "mail-failed"))
+        assert [m.recipient for m in service.outbox(reference, "mail-failed")] == [SPOC]
+        assert not sent_to(service, reference, "greylisted@example.test")
+        # The case went on without it.
+        await service.wait_for(reference, lambda c: c["stage"] == "threshold_check")
+    finally:
+        service.mail.defer.discard("greylisted@example.test")
+    await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "spoc"})
+    await service.result(reference)

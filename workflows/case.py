@@ -419,7 +419,8 @@ class CaseWorkflow:
             await self._record(f"The {kind.value} email about '{step}' could not be delivered.")
             return
         if kind == StaffNoticeKind.INFORMATION_COMPLETE:
-            await self._record(f"The SPOC was told that the information for the {step} stage is complete.")
+            purpose = PURPOSE_NAMES[InformationPurpose(step)]
+            await self._record(f"The SPOC was told that the information for the {purpose} is complete.")
         elif kind == StaffNoticeKind.NEW_LINK_REQUESTED:
             await self._record(f"The SPOC was asked to send a new link for information request {step}.")
         else:
@@ -498,6 +499,8 @@ class CaseWorkflow:
                         await self._chase_agency(key, event)
                 continue
             await self._wait_for_request_change(pending[0][0] - now if pending else None)
+        # Let the last answer's handler record it first, so the chronology reads in order.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         answered = sum(1 for key in keys if self._requests.get(key) == "answered")
         waived = len(keys) - answered
         step = "threshold decision" if purpose == InformationPurpose.THRESHOLD else "panel's review"
