@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.mail import PERMANENT_FAILURE, Mailer, OutgoingEmail
+from activities.mail import PERMANENT_FAILURE, Mailer, OutgoingEmail, activity_now
 from activities.rendering import Rendered, Renderer
 from core.config import Settings
 from db.models import (
@@ -29,9 +29,9 @@ from db.models import (
     Letter,
     OutboxMessage,
 )
-from domain.application import Application, ContactPreference, ReportedTo
+from domain.application import Application, ContactPreference, Incident, ReportedTo
 from domain.calendar import add_working_days
-from domain.links import TokenPurpose, agency_link_path, link_expires_at, new_token
+from domain.links import TokenPurpose, agency_link_path, link_expires_at
 from domain.policy import Agency, AgencyKind, LocalityPolicy
 from workflows.models import (
     AgencyChase,
@@ -57,19 +57,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _event_time() -> dt.datetime:
-    """When an activity records something in the chronology: the time Temporal scheduled this attempt,
-    so that entries sort with the workflow's own (which use workflow time), also under time-skipping."""
-    try:
-        return activity.info().current_attempt_scheduled_time.astimezone(dt.UTC)
-    except RuntimeError:  # outside an activity (tests calling helpers directly)
-        return _now()
-
-
-def _is_permanent(error: ApplicationError) -> bool:
-    return error.type == PERMANENT_FAILURE
-
-
 async def _each(*groups: Iterable[Awaitable[Any]]) -> list[Any]:
     """Await each delivery in turn, carrying on past failures, so that one agency's struggling mail
     server does not hold back the others' emails; then raise the first failure for Temporal to retry
@@ -92,6 +79,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50] or "agency"
 
 
+def agency_key(agency: Agency | None, name: str) -> str:
+    """The key of an agency to ask: its policy key, or one made from the name of an unlisted one."""
+    return agency.key if agency else f"unlisted-{_slug(name)}"
+
+
+def incidents_reported_to(application: Application, policy: LocalityPolicy, key: str) -> list[Incident]:
+    """The incidents the applicant reported to the agency with this key, oldest report first."""
+    for agency, name, indexes in agencies_to_ask(application, policy):
+        if agency_key(agency, name) == key:
+            return [application.incidents[index] for index in sorted(indexes)]
+    return []
+
+
 def agencies_to_ask(
     application: Application, policy: LocalityPolicy
 ) -> list[tuple[Agency | None, str, list[int]]]:
@@ -103,8 +103,7 @@ def agencies_to_ask(
     chosen: dict[str, tuple[Agency | None, str, list[int]]] = {}
 
     def add(agency: Agency | None, name: str, index: int | None) -> None:
-        key = agency.key if agency else f"unlisted-{_slug(name)}"
-        entry = chosen.setdefault(key, (agency, agency.name if agency else name, []))
+        entry = chosen.setdefault(agency_key(agency, name), (agency, agency.name if agency else name, []))
         if index is not None and index not in entry[2]:
             entry[2].append(index)
 
@@ -248,14 +247,14 @@ class CaseActivities:
             application = Application.model_validate(case.application)
             existing = {r.request_key: r for r in case.information_requests}
             for agency, name, incident_indexes in agencies_to_ask(application, policy):
-                key = f"{opening.purpose.value}:{agency.key if agency else 'unlisted-' + _slug(name)}"
+                key = f"{opening.purpose.value}:{agency_key(agency, name)}"
                 request = existing.get(key)
                 if request is None:
                     request = InformationRequest(
                         case_id=case.id,
                         request_key=key,
                         purpose=opening.purpose.value,
-                        agency_key=agency.key if agency else key.split(":", 1)[1],
+                        agency_key=agency_key(agency, name),
                         agency_name=name,
                         agency_email=agency.email if agency else None,
                         requested_on=opening.requested_on,
@@ -327,18 +326,14 @@ class CaseActivities:
         self, session: Session, case: Case, request: InformationRequest, *, nation: str, valid_after_due: int
     ) -> dict[str, Any]:
         """A new link for the agency to answer `request`; only its hash is kept."""
-        token, digest = new_token()
-        session.add(
-            AccessToken(
-                token_hash=digest,
-                purpose=TokenPurpose.AGENCY_LINK.value,
-                case_id=case.id,
-                request_id=request.id,
-                issued_at=_now(),
-                expires_at=link_expires_at(request.due_on, valid_after_due, nation),
-                use_count=0,
-            )
+        token, link = AccessToken.issue(
+            TokenPurpose.AGENCY_LINK.value,
+            case_id=case.id,
+            request_id=request.id,
+            issued_at=_now(),
+            expires_at=link_expires_at(request.due_on, valid_after_due, nation),
         )
+        session.add(link)
         return {
             "url": f"{self._settings.public_base_url.rstrip('/')}{agency_link_path(token)}",
             "expires_on": add_working_days(request.due_on, valid_after_due, nation),
@@ -358,7 +353,7 @@ class CaseActivities:
         try:
             await self._mailer.deliver(outbox_key)
         except ApplicationError as error:
-            if not _is_permanent(error):
+            if error.type != PERMANENT_FAILURE:
                 raise
             await asyncio.to_thread(self._set_delivery, request_id, "failed")
             return False
@@ -482,14 +477,6 @@ class CaseActivities:
                 agency = policy.agency(request.agency_key) or Agency(
                     key=request.agency_key, name=request.agency_name, kind=AgencyKind.OTHER, email=to
                 )
-                incidents = next(
-                    (
-                        [application.incidents[i] for i in indexes]
-                        for listed, name, indexes in agencies_to_ask(application, policy)
-                        if (listed.key if listed else "unlisted-" + _slug(name)) == request.agency_key
-                    ),
-                    [],
-                )
                 self._queue_request_email(
                     session,
                     case,
@@ -497,7 +484,7 @@ class CaseActivities:
                     application,
                     request,
                     agency.model_copy(update={"email": to}),
-                    incidents,
+                    incidents_reported_to(application, policy, request.agency_key),
                     outbox_key,
                     nation=resend.nation,
                     valid_after_due=resend.link_valid_after_due,
@@ -693,7 +680,8 @@ class CaseActivities:
                 ChronologyEntry(
                     case_id=case.id,
                     event_key=event_key,
-                    at=_event_time(),
+                    # Temporal's time, so that it sorts with the workflow's own entries.
+                    at=activity_now(),
                     actor="Community Trigger service",
                     event=(
                         f"Email '{message.purpose}' to {message.recipient} could not be delivered and "

@@ -75,7 +75,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _clock() -> dt.datetime:
+def activity_now() -> dt.datetime:
     """Now, as Temporal sees it: the time this activity attempt was scheduled (the same as the wall
     clock in service, and the skipped clock in time-skipping tests); the wall clock outside activities."""
     try:
@@ -126,7 +126,7 @@ class Mailer:
             status="pending",
             attempts=0,
             possible_duplicates=0,
-            created_at=_clock(),
+            created_at=activity_now(),
         )
         session.add(message)
         session.flush()
@@ -193,7 +193,7 @@ class Mailer:
     ) -> NoReturn:
         """After a temporary failure: raise for Temporal to retry, unless the message has been tried for
         too long, when it fails for good."""
-        if _clock() - first_attempt_at >= GIVE_UP_AFTER:
+        if activity_now() - first_attempt_at >= GIVE_UP_AFTER:
             hours = int(GIVE_UP_AFTER.total_seconds() // 3600)
             await self._fail(
                 idempotency_key, f"gave up after {hours} hours of temporary failures (last: {reason})"
@@ -242,7 +242,7 @@ class Mailer:
             row.status = "sending"
             row.attempts += 1
             if row.first_attempt_at is None:
-                row.first_attempt_at = _clock()
+                row.first_attempt_at = activity_now()
             return (_build(row), row.first_attempt_at), None
 
     def _mark_sent(self, key: str) -> None:

@@ -22,10 +22,10 @@ from annotated_types import MaxLen
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.case import agencies_to_ask
+from activities.case import incidents_reported_to
 from db.models import AccessToken, Attachment, AuditEntry, Case, InformationRequest
 from domain.application import Application, Incident
-from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, TokenPurpose, hash_token, new_token
+from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, TokenPurpose, hash_token
 from domain.policy import LocalityPolicy
 from workflows.models import AgencyResponse
 
@@ -211,21 +211,16 @@ def open_link(sessions: sessionmaker[Session], *, token: str, now: dt.datetime) 
                 detail=f"{reason.value}; request {request.request_key}",
             )
             return LinkRefused(reason, view)
-        session_token, session_hash = new_token()
-        session.add(
-            AccessToken(
-                token_hash=session_hash,
-                purpose=TokenPurpose.AGENCY_SESSION.value,
-                case_id=case.id,
-                request_id=request.id,
-                link_id=link.id,
-                issued_at=now,
-                expires_at=_session_expiry(link, now),
-                first_used_at=now,
-                last_used_at=now,
-                use_count=0,
-            )
+        session_token, opened = AccessToken.issue(
+            TokenPurpose.AGENCY_SESSION.value,
+            case_id=case.id,
+            request_id=request.id,
+            link_id=link.id,
+            issued_at=now,
+            expires_at=_session_expiry(link, now),
         )
+        opened.first_used_at = opened.last_used_at = now
+        session.add(opened)
         if link.first_used_at is None:
             link.first_used_at = now
         link.last_used_at = now
@@ -326,18 +321,12 @@ def reply_details(
         case = session.get(Case, request.case_id)
         assert case is not None
         application = Application.model_validate(case.application)
-    indexes: list[int] = []
-    for agency, name, incident_indexes in agencies_to_ask(application, policy):
-        same = agency.key == request.agency_key if agency is not None else name == request.agency_name
-        if same:
-            indexes = incident_indexes
-            break
     return ReplyDetails(
         applicant_name=application.applicant.name,
         address=application.applicant.address,
         postcode=application.applicant.postcode,
         victim_name=application.on_behalf_of.victim_name if application.on_behalf_of else None,
-        incidents=[application.incidents[index] for index in sorted(indexes)],
+        incidents=incidents_reported_to(application, policy, request.agency_key),
     )
 
 

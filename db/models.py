@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from domain.links import new_token
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Timezone-aware UTC datetimes on SQLite (which drops the zone) as on PostgreSQL."""
@@ -210,6 +212,31 @@ class AccessToken(Base):
     first_used_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
     use_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    @classmethod
+    def issue(
+        cls,
+        purpose: str,
+        *,
+        case_id: int,
+        request_id: int,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+        link_id: int | None = None,
+    ) -> tuple[str, AccessToken]:
+        """A new random token and the row to add for it (which keeps only the token's hash)."""
+        token, digest = new_token()
+        row = cls(
+            token_hash=digest,
+            purpose=purpose,
+            case_id=case_id,
+            request_id=request_id,
+            link_id=link_id,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            use_count=0,
+        )
+        return token, row
 
 
 class Attachment(Base):

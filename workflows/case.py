@@ -605,10 +605,21 @@ class CaseWorkflow:
                 f"earlier links no longer work."
             )
 
-    async def _record_request_change(self, change: RequestChange) -> None:
+    async def _record_request_change(
+        self, key: str, *, due_on: dt.date | None = None, waived_reason: str | None = None
+    ) -> None:
+        assert self._input is not None
+        rules = self._input.rules
         await workflow.execute_activity_method(
             CaseActivities.record_request_change,
-            change,
+            RequestChange(
+                reference=self._input.reference,
+                request_key=key,
+                due_on=due_on,
+                waived_reason=waived_reason,
+                nation=rules.nation,
+                link_valid_after_due=rules.agency_link_valid_after_due,
+            ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
@@ -844,22 +855,12 @@ class CaseWorkflow:
 
     @workflow.update
     async def extend_request(self, actor: Actor, extension: ExtendRequest) -> ActionResult:
-        assert self._input is not None
-        rules = self._input.rules
         key = extension.request_key
         previous = self._request_due[key]
         self._request_due[key] = extension.due_on
         self._due_set_at[key] = workflow.now()
         self._request_changes += 1
-        await self._record_request_change(
-            RequestChange(
-                reference=self._input.reference,
-                request_key=key,
-                due_on=extension.due_on,
-                nation=rules.nation,
-                link_valid_after_due=rules.agency_link_valid_after_due,
-            )
-        )
+        await self._record_request_change(key, due_on=extension.due_on)
         await self._record(
             f"Information request {key} extended from {_long(previous)} to {_long(extension.due_on)}. "
             f"Reason: {extension.reason}",
@@ -881,19 +882,9 @@ class CaseWorkflow:
 
     @workflow.update
     async def waive_request(self, actor: Actor, waiver: WaiveRequest) -> ActionResult:
-        assert self._input is not None
-        rules = self._input.rules
         self._requests[waiver.request_key] = "waived"
         self._request_changes += 1
-        await self._record_request_change(
-            RequestChange(
-                reference=self._input.reference,
-                request_key=waiver.request_key,
-                waived_reason=waiver.reasons,
-                nation=rules.nation,
-                link_valid_after_due=rules.agency_link_valid_after_due,
-            )
-        )
+        await self._record_request_change(waiver.request_key, waived_reason=waiver.reasons)
         await self._record(
             f"Proceeding without an answer to information request {waiver.request_key}. "
             f"Reasons: {waiver.reasons}",
