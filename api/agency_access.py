@@ -22,8 +22,8 @@ from annotated_types import MaxLen
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.case import incidents_reported_to
 from db.models import AccessToken, Attachment, AuditEntry, Case, InformationRequest
+from domain.agencies import incidents_reported_to
 from domain.application import Application, Incident
 from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, TokenPurpose, hash_token
 from domain.policy import LocalityPolicy

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from activities.case import STEP_DESCRIPTIONS, agencies_to_ask
+from activities.case import STEP_DESCRIPTIONS
 from activities.rendering import TEMPLATES, Rendered, Renderer
 from core.config import PROJECT_ROOT
 from core.localities import load_policies
+from domain.agencies import agencies_to_ask
 from domain.application import Application
 from domain.policy import LocalityPolicy
 from tests.test_letters import ON_BEHALF, application, case_row, render_letter, worker_context

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from activities.case import STEP_DESCRIPTIONS, CaseActivities, agencies_to_ask
+from activities.case import STEP_DESCRIPTIONS, CaseActivities
 from activities.rendering import TEMPLATES, Rendered, Renderer
 from core.localities import load_policies
 from db.models import Case
+from domain.agencies import agencies_to_ask
 from domain.application import Application
 from domain.policy import AppealRoute, LocalityPolicy
 from workflows.models import (
