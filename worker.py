@@ -1,4 +1,9 @@
-"""The Temporal worker: runs case workflows and their activities. Start it with `python worker.py`."""
+"""The Temporal worker: runs case workflows, the weekly bank-holiday check, and their activities.
+
+Start it with `python worker.py`. On SIGTERM or Ctrl-C it stops taking new work and lets the activities
+already running (an SMTP send, say) finish for up to `WORKER_SHUTDOWN_SECONDS` before cancelling them;
+a cancelled or killed activity is retried by another worker, and the outbox keeps it from sending twice.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,39 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
 from core.config import Settings, get_settings
 from core.localities import policies_from
-from core.temporal import connect
+from core.temporal import connect, describe
 from db.session import migrate
+from workflows.calendar_check import CalendarCheckWorkflow, ensure_calendar_check_schedule
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 log = logging.getLogger("worker")
 
+WORKFLOWS = [CaseWorkflow, CalendarCheckWorkflow]
+
+
+def build_worker(settings: Settings, client: Client, executor: ThreadPoolExecutor) -> Worker:
+    """The worker as production runs it."""
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
+        activities=build_activities(settings, policies_from(settings.localities_dir)),
+        activity_executor=executor,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
+    )
+
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Connect (retrying while Temporal is down, saying so in the log) and poll until `stop` is set."""
-    policies = policies_from(settings.localities_dir)
     delay = 0.5
     while not stop.is_set():
         try:
@@ -29,7 +51,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         except Exception as error:
             log.warning(
                 "Temporal at %s not reachable (%s); retrying in %.0fs",
-                settings.temporal_address,
+                describe(settings),
                 type(error).__name__,
                 delay,
             )
@@ -39,21 +61,18 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 pass
             delay = min(delay * 2, 10.0)
             continue
+        if await ensure_calendar_check_schedule(client, settings.temporal_task_queue):
+            log.info("created the weekly bank-holiday check schedule")
         # Database activities are synchronous (SQLAlchemy) and run on this pool.
         with ThreadPoolExecutor(max_workers=16) as executor:
-            worker = Worker(
-                client,
-                task_queue=settings.temporal_task_queue,
-                workflows=[CaseWorkflow],
-                workflow_runner=WORKFLOW_RUNNER,
-                activities=build_activities(settings, policies),
-                activity_executor=executor,
-            )
-            log.info(
-                "worker polling task queue %r at %s", settings.temporal_task_queue, settings.temporal_address
-            )
+            worker = build_worker(settings, client, executor)
+            log.info("worker polling task queue %r at %s", settings.temporal_task_queue, describe(settings))
             async with worker:
                 await stop.wait()
+                log.info(
+                    "worker stopping: running activities have up to %.0f s to finish",
+                    settings.worker_shutdown_seconds,
+                )
         return
 
 

@@ -1,8 +1,10 @@
-"""Temporal activities: every side effect of a case (database records, letters, email)."""
+"""Temporal activities: every side effect of a case (database records, letters, email), and the weekly
+bank-holiday check's. `build_activities` is the one list the worker registers."""
 
 from collections.abc import Callable
 from typing import Any
 
+from activities.calendar import CalendarActivities
 from activities.case import CaseActivities
 from core.config import Settings
 from db.session import session_factory
@@ -10,4 +12,8 @@ from domain.policy import LocalityPolicy
 
 
 def build_activities(settings: Settings, policies: dict[str, LocalityPolicy]) -> list[Callable[..., Any]]:
-    return CaseActivities(settings, policies, session_factory(settings.database_url)).all()
+    sessions = session_factory(settings.database_url)
+    return [
+        *CaseActivities(settings, policies, sessions).all(),
+        CalendarActivities(policies, sessions).send_bank_holidays_to_open_cases,
+    ]

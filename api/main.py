@@ -11,8 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.agency.sessions import redact_link_tokens_in_access_logs
+from api.agency.views import ShowPage, show_page
 from api.errors import request_validation_error_handler
-from api.routes import agency, cases, dev_mail, eligibility, mail
+from api.pages import mount_assets
+from api.routes import agency, case_actions, cases, dev_mail, eligibility, mail
 from core.config import get_settings
 from core.localities import policies_from
 from core.temporal import TemporalConnection
@@ -46,12 +49,15 @@ def create_app() -> FastAPI:
     )
     app.include_router(eligibility.router)
     app.include_router(cases.router)
+    app.include_router(case_actions.router)
     app.include_router(mail.router)
     app.include_router(dev_mail.router)
     app.include_router(agency.router)
-    agency.mount_assets(app)
-    agency.redact_link_tokens_in_access_logs()
+    mount_assets(app)
+    redact_link_tokens_in_access_logs()
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
+    # An agency page whose session was refused: the dependency that refused it chose the page.
+    app.add_exception_handler(ShowPage, show_page)
 
     @app.get("/health", tags=["operations"])
     async def health(request: Request) -> JSONResponse:

@@ -17,8 +17,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    # Where Temporal is. Left unset, the profile of Temporal's environment configuration decides (see
+    # core/temporal.py), and failing that the local dev server's.
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    # Temporal's environment configuration: a profile of its TOML file (TLS, API key, ...).
+    temporal_profile: str | None = None
+    temporal_config_file: Path | None = None
+    # How long a stopping worker lets running activities (an SMTP send) finish before it cancels them.
+    worker_shutdown_seconds: float = 60.0
     temporal_task_queue: str = "community-trigger"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'community_trigger.db'}"
     smtp_host: str = "localhost"

@@ -1,14 +1,20 @@
 """Working days and calendar months for Community Trigger deadlines. Pure: no clock, no I/O.
 
 A working day is a weekday that is not a bank holiday in the locality's nation. Bank holidays,
-substitute days and one-off proclaimed days come from the `holidays` package. Deadlines are dates in
-Europe/London; `deadline_instant` turns one into the UTC instant a timer fires at.
+substitute days and one-off proclaimed days come from the `holidays` package ("the installed data").
+Deadlines are dates in Europe/London; `deadline_instant` turns one into the UTC instant a timer fires at.
+
+Workflows never read the installed data: a case carries its own `WorkingCalendar` (its nation's bank
+holidays for the years it may run) in its input, so that a new release of `holidays` cannot change the
+deadlines of a running case on replay. A changed holiday reaches a running case only through a deliberate
+update. Every function here takes either a nation's name (the installed data) or such a calendar.
 """
 
 from __future__ import annotations
 
 import calendar as _calendar
 import datetime as dt
+from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -27,6 +33,30 @@ NATIONS: dict[str, str] = {
 
 # The hour (Europe/London) at which a deadline's timers fire on its date.
 DEADLINE_HOUR = dt.time(9, 0)
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """One nation's bank holidays for the years `first_year` to `last_year`, as a case was given them.
+
+    Outside those years only weekends are non-working days: a case is given years enough for its whole
+    life, and the weekly calendar check extends them while it runs.
+    """
+
+    nation: str
+    first_year: int
+    last_year: int
+    holidays: frozenset[dt.date]
+
+    def covers(self, year: int) -> bool:
+        return self.first_year <= year <= self.last_year
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays
+
+
+# A nation's name (its installed bank holidays) or a case's own calendar.
+Nation = str | WorkingCalendar
 
 
 def _subdivision(nation: str) -> str:
@@ -65,14 +95,32 @@ def bank_holidays(year: int, nation: str = "england-and-wales") -> frozenset[dt.
     return _bank_holidays(nation, year)
 
 
-def is_working_day(day: dt.date, nation: str = "england-and-wales") -> bool:
+def installed_calendar(nation: str, first_year: int, last_year: int) -> WorkingCalendar:
+    """The installed bank holidays of `nation` for the years given, as a calendar a case can carry."""
+    _subdivision(nation)
+    days: set[dt.date] = set()
+    for year in range(first_year, last_year + 1):
+        days |= _bank_holidays(nation, year)
+    return WorkingCalendar(
+        nation=nation, first_year=first_year, last_year=last_year, holidays=frozenset(days)
+    )
+
+
+def is_working_day(day: dt.date, nation: Nation = "england-and-wales") -> bool:
+    if isinstance(nation, WorkingCalendar):
+        return nation.is_working_day(day)
     _subdivision(nation)
     return day.weekday() < 5 and day not in _bank_holidays(nation, day.year)
 
 
-def add_working_days(start: dt.date, days: int, nation: str = "england-and-wales") -> dt.date:
+def _check(nation: Nation) -> None:
+    if isinstance(nation, str):
+        _subdivision(nation)
+
+
+def add_working_days(start: dt.date, days: int, nation: Nation = "england-and-wales") -> dt.date:
     """The date `days` working days after `start`; `start` itself is not counted and may be a holiday."""
-    _subdivision(nation)
+    _check(nation)
     if days < 0:
         raise ValueError(f"days must be zero or more, not {days}")
     day = start
@@ -84,9 +132,9 @@ def add_working_days(start: dt.date, days: int, nation: str = "england-and-wales
     return day
 
 
-def working_days_between(start: dt.date, end: dt.date, nation: str = "england-and-wales") -> int:
+def working_days_between(start: dt.date, end: dt.date, nation: Nation = "england-and-wales") -> int:
     """Working days after `start` up to and including `end` (0 when `end` is not after `start`)."""
-    _subdivision(nation)
+    _check(nation)
     count = 0
     day = start
     while day < end:

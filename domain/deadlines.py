@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.calendar import add_working_days, deadline_instant, is_working_day
+from domain.calendar import Nation, add_working_days, deadline_instant, is_working_day
 
 START_OF_DAY = dt.time(9, 0)
 CLOSE_OF_BUSINESS = dt.time(17, 0)
@@ -33,7 +33,7 @@ class StepEvent:
     sequence: int
 
 
-def working_days_before(day: dt.date, days: int, nation: str) -> dt.date:
+def working_days_before(day: dt.date, days: int, nation: Nation) -> dt.date:
     """The working day that is `days` working days before `day` (`day` itself when days is 0)."""
     if days < 0:
         raise ValueError(f"days must be zero or more, not {days}")
@@ -47,7 +47,7 @@ def working_days_before(day: dt.date, days: int, nation: str) -> dt.date:
 
 
 def step_events(
-    due: dt.date, *, reminder_before: int, update_interval: int, nation: str
+    due: dt.date, *, reminder_before: int, update_interval: int, nation: Nation
 ) -> Iterator[StepEvent]:
     """The step's events in time order: an optional reminder, then overdue events without end."""
     if reminder_before > 0:
@@ -82,7 +82,7 @@ class ChaseEvent:
     at: dt.datetime  # UTC
 
 
-def chase_events(due: dt.date, *, reminder_before: int, nation: str) -> list[ChaseEvent]:
+def chase_events(due: dt.date, *, reminder_before: int, nation: Nation) -> list[ChaseEvent]:
     """When an agency is chased for an answer due on `due`: a reminder at the start of the working day
     `reminder_before` working days earlier (none when 0), then the due-date chase at the start of that day.
     """
@@ -94,3 +94,48 @@ def chase_events(due: dt.date, *, reminder_before: int, nation: str) -> list[Cha
         )
     events.append(ChaseEvent(ChaseKind.DUE, due, deadline_instant(due, START_OF_DAY)))
     return events
+
+
+@dataclass(frozen=True)
+class ChaseDue:
+    """A chase of one information request, and the due date it was planned for."""
+
+    key: str
+    due: dt.date
+    event: ChaseEvent
+
+    @property
+    def tag(self) -> str:
+        """Names this chase once for good: a chase with the same tag is never sent twice."""
+        return chase_tag(self.key, self.event)
+
+
+def chase_tag(key: str, event: ChaseEvent) -> str:
+    return f"{key}|{event.kind.value}|{event.on.isoformat()}"
+
+
+@dataclass(frozen=True)
+class AwaitedAnswer:
+    """An information request still waiting for its answer."""
+
+    key: str
+    due: dt.date
+    # When its due date was last set: a reminder that would fall before then is not sent.
+    due_set_at: dt.datetime
+
+
+def chases_to_come(
+    awaited: list[AwaitedAnswer], *, chased: set[str], reminder_before: int, nation: Nation
+) -> list[ChaseDue]:
+    """The chases still to send for the requests awaited, in time order (then by request key)."""
+    planned: list[ChaseDue] = []
+    for answer in awaited:
+        for event in chase_events(answer.due, reminder_before=reminder_before, nation=nation):
+            chase = ChaseDue(answer.key, answer.due, event)
+            if chase.tag in chased:
+                continue
+            if event.kind == ChaseKind.REMINDER and event.at <= answer.due_set_at:
+                continue  # too late to remind: the due-date chase comes next
+            planned.append(chase)
+    planned.sort(key=lambda chase: (chase.event.at, chase.key))
+    return planned

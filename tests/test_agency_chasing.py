@@ -157,7 +157,7 @@ async def test_agencies_are_reminded_before_the_due_date_and_the_spoc_told_on_it
     await service.travel_to(add_working_days(due, 3, NATION))
     assert len(service.outbox(reference, "agency-reminder")) == 6
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "applicant"})
-    await service.result(reference, history="agencies-chased-v2")
+    await service.result(reference, history="agencies-chased-v3")
 
 
 async def test_decision_waits_until_every_request_is_answered_or_waived(service: CaseService) -> None:
@@ -217,7 +217,7 @@ async def test_decision_waits_until_every_request_is_answered_or_waived(service:
     panel = await service.act(reference, "panel-decision", {"findings": "Agreed actions."})
     assert panel.status_code == 409 and "case review" in panel.json()["detail"]
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "applicant"})
-    await service.result(reference, history="request-waived-v2")
+    await service.result(reference, history="request-waived-v3")
 
 
 async def test_extension_moves_the_chasing_and_the_link_expiry(service: CaseService) -> None:
@@ -256,7 +256,7 @@ async def test_extension_moves_the_chasing_and_the_link_expiry(service: CaseServ
     ]
     assert [on(e) for e in police_chases] == [working_days_before(new_due, 2, NATION), new_due]
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "applicant"})
-    await service.result(reference, history="request-extended-v2")
+    await service.result(reference, history="request-extended-v3")
 
 
 async def test_resend_sends_a_new_link_and_revokes_the_old_one(service: CaseService) -> None:
@@ -292,7 +292,7 @@ async def test_resend_sends_a_new_link_and_revokes_the_old_one(service: CaseServ
         opened = await browser.get(f"/agency/r/{new_token}")
         assert opened.status_code == 303 and opened.headers["location"].endswith("/agency/reply")
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "applicant"})
-    await service.result(reference, history="request-resent-v2")
+    await service.result(reference, history="request-resent-v3")
 
 
 async def test_a_permanent_failure_is_marked_on_the_case_and_the_spoc_told(service: CaseService) -> None:
@@ -348,7 +348,7 @@ async def test_a_permanent_failure_is_marked_on_the_case_and_the_spoc_told(servi
     finally:
         service.mail.refuse -= {"bounces@example.test", bad_agency}
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "spoc"})
-    await service.result(reference, history="mail-failed-v2")
+    await service.result(reference, history="mail-failed-v3")
 
 
 async def test_temporary_failures_are_retried_then_given_up_after_47_hours(service: CaseService) -> None:

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 from temporalio.service import RPCError, RPCStatusCode
 
-import api.routes.agency as agency_routes
+import api.agency.forms as agency_forms
+from api.deps import temporal_client_or_none
 from db.models import AccessToken, Attachment, AuditEntry, Case, InformationRequest
 from domain.links import TokenPurpose, hash_token, link_expires_at, new_token
 from tests.conftest import CaseService, application
@@ -509,7 +510,7 @@ async def test_case_service_unavailable_sends_nothing_and_keeps_the_text(
     async with service.browser() as browser:
         await open_link(browser, token)
         csrf = await reply_form(browser)
-        monkeypatch.setattr(agency_routes, "_temporal", lambda request: _UnavailableTemporal())
+        monkeypatch.setitem(service.app.dependency_overrides, temporal_client_or_none, _UnavailableTemporal)
         failed = await browser.post(
             "/agency/reply",
             data=answer(csrf, notes="Please call me."),
@@ -537,7 +538,7 @@ async def test_a_body_over_the_limit_is_not_read(
 ) -> None:
     reference = await open_case(service)
     token = issue_link(service.sessions, reference, POLICE)
-    monkeypatch.setattr(agency_routes, "MAX_BODY_BYTES", 64 * 1024)
+    monkeypatch.setattr(agency_forms, "MAX_BODY_BYTES", 64 * 1024)
     async with service.browser() as browser:
         await open_link(browser, token)
         csrf = await reply_form(browser)

@@ -169,7 +169,7 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert case["decisions"]["impact_statement"]["minutes"] == 30
     assert len(case["decisions"]["panel_decision"]["recommendations"]) == 2
 
-    status = await service.result(reference, history="met-path-v2")  # skips to the end of the appeal window
+    status = await service.result(reference, history="met-path-v3")  # skips to the end of the appeal window
     assert status.closed_reason.value == "review_completed"
     case = await service.case(reference)
     assert case["stage"] == "closed" and case["closed_reason"] == "review_completed"
@@ -189,7 +189,7 @@ async def test_apply_not_met_sends_letter_2b_and_closes_when_appeal_window_ends(
         reference, lambda c: service.letters(c, "letter-2b") and c["deadlines"]["appeal_by"]
     )
     assert [letter["code"] for letter in case["letters"]] == ["letter-1", "letter-2b"]
-    status = await service.result(reference, history="not-met-v2")
+    status = await service.result(reference, history="not-met-v3")
     assert status.closed_reason.value == "threshold_not_met"
     closed_at = next(
         e for e in (await service.case(reference))["chronology"] if "appeal window ended" in e["event"]
@@ -207,7 +207,7 @@ async def test_apply_rejected_sends_rejection_with_ground(service: CaseService) 
     await decide(service, reference, "rejected", rejection_ground="vexatious")
     case = await service.wait_for(reference, lambda c: service.letters(c, "rejection"))
     assert case["decisions"]["threshold_decision"]["rejection_ground"] == "vexatious"
-    status = await service.result(reference, history="rejected-v2")
+    status = await service.result(reference, history="rejected-v3")
     assert status.closed_reason.value == "rejected"
 
 
@@ -281,7 +281,7 @@ async def test_threshold_decision_25_working_days_after_deadline_sends_three_upd
     )
     assert reference in {c["reference"] for c in overdue.json()}
     await service.act(reference, "withdraw", {"reason": "Moved away.", "requested_by": "applicant"})
-    await service.result(reference, history="threshold-late-withdrawn-v2")
+    await service.result(reference, history="threshold-late-withdrawn-v3")
 
 
 async def test_outcome_late_sends_update_outcome_every_20_working_days(service: CaseService) -> None:
@@ -320,7 +320,7 @@ async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(
         reference, "withdraw", {"reason": "Things are better now.", "requested_by": "applicant"}
     )
     assert response.status_code == 200 and response.json()["stage"] == "closed"
-    status = await service.result(reference)
+    status = await service.result(reference, history="appeal-withdrawn-v3" if stage == "appeal" else None)
     assert status.closed_reason.value == "withdrawn"
     case = await service.case(reference)
     assert case["stage"] == "closed" and case["closed_reason"] == "withdrawn"
@@ -344,7 +344,7 @@ async def test_appeal_requested_moves_case_to_appeal_until_outcome(service: Case
         reference, "appeal-outcome", {"upheld": False, "summary": "Review was sound."}
     )
     assert response.status_code == 200
-    status = await service.result(reference, history="appeal-decided-v2")
+    status = await service.result(reference, history="appeal-decided-v3")
     assert status.closed_reason.value == "appeal_decided"
 
 

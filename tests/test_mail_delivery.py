@@ -12,7 +12,9 @@ against the case's outbox rows, not by fixed totals of all mail.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -321,3 +323,35 @@ async def test_deliver_worker_killed_after_server_accepted_resends_same_message_
     assert [(letter["code"], letter["channel"]) for letter in case["letters"]] == [("letter-1", "email")]
     assert case["stage"] == "threshold_check" and case["information_requests"]
     assert await workflow_status(service.env, reference) == WorkflowExecutionStatus.RUNNING
+
+
+async def test_worker_stopped_mid_send_lets_the_send_finish_then_exits(killable: KillableStack) -> None:
+    """SIGTERM while the mail server is still taking Letter 1: the worker finishes that send (the server's
+    "250" comes two seconds later), records it, and only then exits; nothing is sent twice."""
+    service, sink = killable.service, killable.sink
+    worker = killable.start_worker()
+
+    def stop_worker_and_answer_slowly() -> None:
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGTERM)
+        time.sleep(2)  # a slow server: the reply comes after the worker was told to stop
+
+    stop = Once(stop_worker_and_answer_slowly)
+    sink.on_kept = stop
+    reference = await apply(service)
+    await wait_until(stop.fired.is_set, f"the sink kept Letter 1\n{killable.output()}", timeout=20)
+    sink.on_kept = None
+    assert worker.process is not None
+    assert worker.process.wait(timeout=30) == 0, killable.output()
+    assert "running activities have up to" in worker.output()
+    sent = letter_1(service, reference)
+    # The stopping worker recorded the send: no retry, no possible duplicate.
+    assert (sent.status, sent.attempts, sent.possible_duplicates) == ("sent", 1, 0), killable.output()
+
+    killable.start_worker()
+    await wait_until(
+        lambda: case_carried_on(service, reference),
+        f"the case went on with the next worker\n{killable.output()}",
+        timeout=45,
+    )
+    assert_each_sent_exactly_once(service, sink, reference)

@@ -35,7 +35,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.case import CaseActivities
 from activities.mail import PERMANENT_FAILURE, Mailer, OutgoingEmail
-from api.routes.cases import _store_case
+from api.case_store import store_case
 from core.config import PROJECT_ROOT, Settings
 from core.localities import load_policies
 from db.models import Base, Case, ChronologyEntry, Letter, OutboxMessage, ReferenceCounter
@@ -219,7 +219,14 @@ def store(
 ) -> tuple[str, bool]:
     application = Application.model_validate(conftest.application(today=received_on, **overrides))
     assessment = assess(application, policy.threshold, received_on)
-    return _store_case(settings, application, policy, received_on, assessment, key)
+    return store_case(
+        session_factory(settings.database_url),
+        application=application,
+        policy=policy,
+        received_on=received_on,
+        assessment=assessment,
+        idempotency_key=key,
+    )
 
 
 def email(key: str, recipient: str = "alex@example.test") -> OutgoingEmail:

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.case import AGENCY_CHASING, WORKFLOW_RUNNER, CaseWorkflow
+from workflows.case import AGENCY_CHASING, LEAN_HISTORY, WORKFLOW_RUNNER, CaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -34,12 +34,21 @@ def test_replay_histories_are_committed() -> None:
         "request-resent-v2",
         "mail-failed-v2",
     } <= names
+    # Runs with lean histories and bank holidays in the input (v3): every path above, and update-outcome
+    # letters, outcome reminders, new-link requests, chasing in the review stage, a withdrawal during the
+    # appeal, and a bank-holiday change.
+    assert {
+        f"{name}-v3" for name in ("met-path", "agencies-chased", "request-resent", "mail-failed")
+    } <= names
+    assert {"longest-case-v3", "appeal-withdrawn-v3", "calendar-changed-v3"} <= names
 
 
-def test_histories_from_before_agency_chasing_have_no_patch_marker_and_new_ones_do() -> None:
-    """The replay of the old histories exercises the unpatched branch, the new ones the patched one."""
+def test_each_generation_of_histories_has_the_patch_markers_of_its_time() -> None:
+    """The replay of the old histories exercises the unpatched branches, the new ones the patched ones."""
     for path in HISTORIES:
-        assert (AGENCY_CHASING in patches_in(path)) == path.stem.endswith("-v2"), path.stem
+        generation = path.stem.rsplit("-", 1)[-1]
+        expected = {"v2": {AGENCY_CHASING}, "v3": {AGENCY_CHASING, LEAN_HISTORY}}.get(generation, set())
+        assert patches_in(path) == expected, path.stem
 
 
 def patches_in(path: Path) -> set[str]:

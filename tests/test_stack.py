@@ -25,8 +25,10 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from core.config import PROJECT_ROOT, Settings
+from workflows.calendar_check import CALENDAR_CHECK_SCHEDULE_ID
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
@@ -186,6 +188,21 @@ def worker_polling(stack: Stack) -> bool:
         return pool.submit(asyncio.run, asyncio.wait_for(pollers(), timeout=10)).result() > 0
 
 
+def calendar_check_scheduled(stack: Stack) -> bool:
+    """The worker created the weekly bank-holiday check's schedule (shown in the Web UI's Schedules)."""
+
+    async def described() -> bool:
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        description = await client.get_schedule_handle(CALENDAR_CHECK_SCHEDULE_ID).describe()
+        return description.schedule.spec.time_zone_name == "Europe/London"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(asyncio.run, asyncio.wait_for(described(), timeout=10)).result()
+        except RPCError:
+            return False
+
+
 def send_mail(stack: Stack, subject: str) -> None:
     message = EmailMessage()
     message["From"] = "community.trigger@test.invalid"
@@ -207,6 +224,7 @@ def assert_up(stack: Stack) -> None:
     stack.wait_for("API /health with database and Temporal ok", lambda: health_ok(stack), deadline)
     stack.wait_for("the Temporal Web UI", lambda: web_ui_ok(stack), deadline)
     stack.wait_for(f"a worker polling {stack.task_queue!r}", lambda: worker_polling(stack), deadline)
+    stack.wait_for("the bank-holiday check's schedule", lambda: calendar_check_scheduled(stack), deadline)
 
 
 def assert_stops_cleanly(stack: Stack) -> None:

@@ -1,7 +1,9 @@
 """What goes into and out of the case workflow: its input, the decisions it takes, what it records.
 
-One model in, one model out, so fields can be added later without breaking running cases. No personal
-data of the victim travels through workflow history: activities read the application from the database.
+One model in, one model out, so fields can be added later without breaking running cases. Payloads ignore
+fields they do not know, so that during a deploy a newer API and an older worker (or the reverse) can run
+side by side; the API keeps its request bodies strict. No personal data of the victim travels through
+workflow history: activities read the application from the database.
 Decisions carry the staff member's words (reasons, findings), which the Temporal Web UI shows to
 operations, so pages ask staff to keep personal details out of them.
 """
@@ -13,6 +15,8 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from domain.calendar import WorkingCalendar, installed_calendar
 
 CASE_WORKFLOW_ID_PREFIX = "Case:"
 
@@ -51,7 +55,8 @@ class LetterCode(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # "ignore", never "forbid": a payload written by a newer version must still load in an older one.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class CaseRules(_Model):
@@ -75,11 +80,51 @@ class CaseRules(_Model):
     agency_link_valid_after_due: int = 15
 
 
+# The years of bank holidays a new case is given: from the year before it was received (a paper
+# application dated in late December) to three years on, longer than any case runs. The weekly calendar
+# check extends them for a case that is still open.
+YEARS_BEFORE = 1
+YEARS_AHEAD = 3
+
+
+class BankHolidays(_Model):
+    """One nation's bank holidays for a span of years, as a case runs by them (see domain/calendar.py)."""
+
+    nation: str
+    first_year: int
+    last_year: int
+    days: list[dt.date]
+
+    @classmethod
+    def of(cls, calendar: WorkingCalendar) -> BankHolidays:
+        return cls(
+            nation=calendar.nation,
+            first_year=calendar.first_year,
+            last_year=calendar.last_year,
+            days=sorted(calendar.holidays),
+        )
+
+    @classmethod
+    def installed(cls, nation: str, around: dt.date) -> BankHolidays:
+        """The installed bank holidays of `nation` for a case (or check) around the date given."""
+        return cls.of(installed_calendar(nation, around.year - YEARS_BEFORE, around.year + YEARS_AHEAD))
+
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(
+            nation=self.nation,
+            first_year=self.first_year,
+            last_year=self.last_year,
+            holidays=frozenset(self.days),
+        )
+
+
 class CaseInput(_Model):
     reference: str
     locality: str
     received_on: dt.date
     rules: CaseRules
+    # Added with holidays in the input; cases started before it run by domain/legacy_bank_holidays.py.
+    bank_holidays: BankHolidays | None = None
 
 
 # ---- Decisions and arrangements from staff (Temporal updates) ----------------------------------
@@ -241,6 +286,14 @@ class AppealOutcome(_Model):
     summary: str = Field(min_length=1, max_length=10000)
 
 
+class CalendarChange(_Model):
+    """Bank holidays as the installed data now has them, sent to running cases by the calendar check."""
+
+    bank_holidays: BankHolidays
+    # Why, for the chronology: for example "holidays 0.110 adds 2027-06-04".
+    reason: str = Field(default="The published bank holidays changed.", max_length=500)
+
+
 class ActionResult(_Model):
     stage: CaseStage
     message: str
@@ -372,3 +425,13 @@ class StaffNotice(_Model):
     due_on: dt.date
     sequence: int = 1
     dated: dt.date
+
+
+class CalendarCheckResult(_Model):
+    """What the weekly bank-holiday check did."""
+
+    open_cases: int
+    updated: int
+    unchanged: int
+    # Cases the update could not reach (closed meanwhile, or not answering): tried again next week.
+    not_reached: int

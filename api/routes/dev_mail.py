@@ -16,17 +16,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.deps import SettingsDep
-from core.config import PROJECT_ROOT, Settings
+from api.pages import render
+from core.config import Settings
 
 router = APIRouter(prefix="/dev/mail", include_in_schema=False)
 
-_templates = Environment(
-    loader=FileSystemLoader(PROJECT_ROOT / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
 # A message's file name as the sink writes it; anything else (a slash, "..", a hidden file) is refused.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.eml$")
 _LIST_LIMIT = 500
@@ -72,7 +68,7 @@ def _text(message: EmailMessage, subtype: str) -> str | None:
 
 
 def _render(template: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(template).render(**context), headers=_HEADERS)
+    return HTMLResponse(render(template, **context), headers=_HEADERS)
 
 
 @router.get("", response_class=HTMLResponse)

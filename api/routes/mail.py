@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.auth import SessionDep, StaffDep, audit
-from api.routes.cases import FailedMailView, failed_mail_of, failed_mail_view
+from api.audit import add_audit
+from api.case_store import failed_mail_of
+from api.deps import SessionDep, StaffDep
+from api.views import FailedMailView, failed_mail_view
 from domain.staff import Permission
 
 router = APIRouter(prefix="/api/mail", tags=["mail"])
@@ -24,6 +26,12 @@ router = APIRouter(prefix="/api/mail", tags=["mail"])
 def failed_mail(staff: StaffDep, session: SessionDep) -> list[FailedMailView]:
     staff.require(Permission.VIEW_CASE)
     messages = failed_mail_of(session, None, staff.localities)
-    audit(session, staff, "list_failed_mail", None, f"{len(messages)} messages")
+    add_audit(
+        session,
+        actor=staff.label,
+        action="list_failed_mail",
+        case_reference=None,
+        detail=f"{len(messages)} messages",
+    )
     session.commit()
     return [failed_mail_view(message) for message in messages]

@@ -1,0 +1,193 @@
+"""The agency's answer form: its fields and their checks, its CSRF tokens, and reading the posted form
+(files included) without reading more than an answer can hold."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from annotated_types import MaxLen
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.types import Message, Scope
+
+from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, Upload
+from domain.links import hash_token
+from workflows.models import AgencyResponse
+
+# The body of an answer: the files at their largest plus the text fields. Beyond it, stop reading.
+MAX_BODY_BYTES = MAX_FILES * MAX_FILE_BYTES + 1024 * 1024
+
+
+# ---- CSRF ------------------------------------------------------------------------------------
+
+
+def _sign(secret_key: str, message: str) -> str:
+    return hmac.new(secret_key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def reply_csrf_token(secret_key: str, session_hash: str) -> str:
+    """The reply form's CSRF token: bound to the session, so it is useless to anyone without the cookie."""
+    return _sign(secret_key, f"agency-reply|{session_hash}")
+
+
+def new_link_csrf_token(secret_key: str, link_token: str) -> str:
+    """The new-link form's CSRF token, bound to the link it asks about.
+
+    That form carries no ambient authority (no cookie is involved; the link's token in the body is what
+    counts), so a value signed with the secret key is enough to show that the form came from our page.
+    """
+    return _sign(secret_key, f"agency-new-link|{hash_token(link_token)}")
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+# ---- the answer form -------------------------------------------------------------------------
+
+
+def _max_length(name: str) -> int:
+    for item in AgencyResponse.model_fields[name].metadata:
+        if isinstance(item, MaxLen):
+            return int(item.max_length)
+    raise LookupError(f"AgencyResponse.{name} has no max_length")
+
+
+TEXT_FIELDS: dict[str, str] = {
+    # field -> how error messages name it
+    "responder_name": "Your name",
+    "responder_role": "Your job title or role",
+    "records_found": "The records you hold",
+    "actions_taken": "The action you have taken",
+    "risk_to_victim": "What you know about risk to the victim",
+    "notes": "Anything else",
+}
+MAX_LENGTHS = {name: _max_length(name) for name in TEXT_FIELDS}
+CHOICES: dict[str, dict[str, bool | None]] = {
+    "behaviour_continues": {"yes": True, "no": False, "unknown": None},
+    "supports_threshold": {"yes": True, "no": False, "cannot_say": None},
+}
+REQUIRED: dict[str, str] = {
+    "responder_name": "Enter your name",
+    "records_found": "Enter the records you hold, or say that you hold none",
+    "behaviour_continues": "Select whether the behaviour is still going on",
+    "supports_threshold": "Select whether your records support the application",
+}
+# Where each field's error links to: the first radio of a group has the group's name as its id.
+ERROR_ORDER = (
+    "responder_name",
+    "responder_role",
+    "records_found",
+    "actions_taken",
+    "behaviour_continues",
+    "risk_to_victim",
+    "supports_threshold",
+    "notes",
+    "attachments",
+)
+
+
+@dataclass(frozen=True)
+class FormError:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AnswerForm:
+    """The answer as typed, kept to fill the form in again when something needs correcting."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> AnswerForm:
+        values: dict[str, str] = {}
+        for name in TEXT_FIELDS:
+            # Browsers send a textarea's line breaks as CRLF; count them as one character, as we store them.
+            values[name] = fields.get(name, "").replace("\r\n", "\n").replace("\r", "\n").strip()
+        for name, choices in CHOICES.items():
+            value = fields.get(name, "")
+            values[name] = value if value in choices else ""
+        return cls(values)
+
+    def problems(self) -> list[FormError]:
+        found: list[FormError] = []
+        for name, label in TEXT_FIELDS.items():
+            limit = MAX_LENGTHS[name]
+            if len(self.values[name]) > limit:
+                found.append(FormError(name, f"{label} must be {limit:,} characters or fewer"))
+        for name, message in REQUIRED.items():
+            if not self.values[name]:
+                found.append(FormError(name, message))
+        return found
+
+    def to_response(self, request_key: str, attachment_ids: Sequence[int]) -> AgencyResponse:
+        v = self.values
+        return AgencyResponse(
+            request_key=request_key,
+            records_found=v["records_found"],
+            actions_taken=v["actions_taken"],
+            behaviour_continues=CHOICES["behaviour_continues"][v["behaviour_continues"]],
+            risk_to_victim=v["risk_to_victim"],
+            supports_threshold=CHOICES["supports_threshold"][v["supports_threshold"]],
+            notes=v["notes"],
+            received_by="email_link",
+            responder_name=v["responder_name"],
+            responder_role=v["responder_role"],
+            attachment_ids=list(attachment_ids),
+        )
+
+
+def ordered(errors: Sequence[FormError]) -> list[FormError]:
+    """Errors in the order of the fields on the page, as the error summary lists them."""
+    return sorted(errors, key=lambda error: ERROR_ORDER.index(error.field))
+
+
+# ---- reading the posted form ----------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    """The posted form is larger than an answer can be: it is not read further."""
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, whose body may not exceed `limit` bytes (declared or as it arrives)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+        return message
+
+    scope: Scope = request.scope
+    return Request(scope, receive)
+
+
+async def read_answer(request: Request) -> tuple[dict[str, str], list[Upload]]:
+    """The form's text fields and its files (a file too big to accept is not read)."""
+    fields: dict[str, str] = {}
+    uploads: list[Upload] = []
+    async with _limited(request, MAX_BODY_BYTES).form(max_files=MAX_FILES * 4, max_fields=40) as form:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if name != "attachments":
+                    continue
+                size = value.size or 0
+                # An empty file input still sends a part, with no name and no content.
+                if not value.filename and size == 0:
+                    continue
+                content = await value.read() if size <= MAX_FILE_BYTES else None
+                uploads.append(Upload(filename=value.filename or "", size=size, content=content))
+            else:
+                fields.setdefault(name, value)
+    return fields, uploads

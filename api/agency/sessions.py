@@ -1,0 +1,285 @@
+"""An agency's way in: a link exchanged for a session, the session checked on every page, and the
+request (with its case) that both are bound to. Every use and every refusal is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.audit import add_audit
+from db.models import AccessToken, Case, InformationRequest
+from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, TokenPurpose, hash_token
+
+# The cookie that carries an agency's session (never the link's token).
+SESSION_COOKIE = "agency_session"
+UNKNOWN_LINK = "unknown link"
+UNKNOWN_SESSION = "unknown session"
+
+# What a token looks like: anything else is refused before the database is asked.
+TOKEN_SHAPE = re.compile(TOKEN_PATTERN)
+
+
+# ---- refusals --------------------------------------------------------------------------------
+
+
+class LinkRefusal(StrEnum):
+    """Why a link was not accepted; the audit detail. The agency sees one page whatever the reason."""
+
+    UNKNOWN = "unknown"
+    WRONG_PURPOSE = "wrong_purpose"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+class SessionRefusal(StrEnum):
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+    WRONG_PURPOSE = "wrong_purpose"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """The request a token is bound to, as the pages and the audit log need it (no personal data)."""
+
+    case_reference: str
+    case_id: int
+    locality: str
+    request_id: int
+    request_key: str
+    purpose: str
+    agency_key: str
+    agency_name: str
+    state: str
+    requested_on: dt.date
+    due_on: dt.date
+
+    @property
+    def actor(self) -> str:
+        return f"agency: {self.agency_name}"
+
+
+@dataclass(frozen=True)
+class OpenedLink:
+    session_token: str
+    request: RequestView
+
+
+@dataclass(frozen=True)
+class LinkRefused:
+    reason: LinkRefusal
+    # Known when the token was recognised (for the audit log only; never shown).
+    request: RequestView | None = None
+
+
+@dataclass(frozen=True)
+class AgencySession:
+    token_hash: str
+    request: RequestView
+
+
+@dataclass(frozen=True)
+class SessionRefused:
+    reason: SessionRefusal
+    # Only for a valid session of a closed case, so that its page can name whom to contact.
+    request: RequestView | None = None
+
+
+def _view(request: InformationRequest, case: Case) -> RequestView:
+    return RequestView(
+        case_reference=case.reference,
+        case_id=case.id,
+        locality=case.locality,
+        request_id=request.id,
+        request_key=request.request_key,
+        purpose=request.purpose,
+        agency_key=request.agency_key,
+        agency_name=request.agency_name,
+        state=request.state,
+        requested_on=request.requested_on,
+        due_on=request.due_on,
+    )
+
+
+def _is_closed(case: Case) -> bool:
+    # A withdrawn application closes as soon as its letter has gone; it takes no answers meanwhile.
+    return case.stage == "closed" or case.withdrawal is not None
+
+
+def _token_row(session: Session, token: str | None) -> AccessToken | None:
+    if not token or not TOKEN_SHAPE.fullmatch(token):
+        return None
+    return session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(token)))
+
+
+def _request_and_case(session: Session, token: AccessToken) -> tuple[InformationRequest, Case]:
+    request = session.get(InformationRequest, token.request_id)
+    case = session.get(Case, token.case_id)
+    assert request is not None and case is not None  # foreign keys, deleted with the token
+    return request, case
+
+
+def _session_expiry(link: AccessToken, now: dt.datetime) -> dt.datetime:
+    # Idle time slides the session on, but never more than one idle period past the link's own expiry:
+    # someone who opened the link in time can finish the form, and a session cannot live for ever.
+    return min(now + SESSION_LIFETIME, link.expires_at + SESSION_LIFETIME)
+
+
+# ---- links and sessions ----------------------------------------------------------------------
+
+
+def open_link(sessions: sessionmaker[Session], *, token: str, now: dt.datetime) -> OpenedLink | LinkRefused:
+    """Exchange a link's token for a new session, or say why not. Links stay usable until they expire or
+    are revoked: mail scanners open links before the person does, so a single-use link would be spent."""
+    with sessions.begin() as session:
+        link = _token_row(session, token)
+        if link is None:
+            add_audit(
+                session,
+                at=now,
+                actor=UNKNOWN_LINK,
+                action="agency_link_refused",
+                case_reference=None,
+                detail=LinkRefusal.UNKNOWN.value,
+            )
+            return LinkRefused(LinkRefusal.UNKNOWN)
+        request, case = _request_and_case(session, link)
+        view = _view(request, case)
+        reason: LinkRefusal | None = None
+        if link.purpose != TokenPurpose.AGENCY_LINK.value:
+            reason = LinkRefusal.WRONG_PURPOSE
+        elif link.revoked_at is not None:
+            reason = LinkRefusal.REVOKED
+        elif link.expires_at <= now:
+            reason = LinkRefusal.EXPIRED
+        elif _is_closed(case):
+            reason = LinkRefusal.CLOSED
+        if reason is not None:
+            add_audit(
+                session,
+                at=now,
+                actor=view.actor,
+                action="agency_link_refused",
+                case_reference=case.reference,
+                detail=f"{reason.value}; request {request.request_key}",
+            )
+            return LinkRefused(reason, view)
+        session_token, opened = AccessToken.issue(
+            TokenPurpose.AGENCY_SESSION.value,
+            case_id=case.id,
+            request_id=request.id,
+            link_id=link.id,
+            issued_at=now,
+            expires_at=_session_expiry(link, now),
+        )
+        opened.first_used_at = opened.last_used_at = now
+        session.add(opened)
+        if link.first_used_at is None:
+            link.first_used_at = now
+        link.last_used_at = now
+        # In SQL, so that two people opening the link at once both count.
+        link.use_count = AccessToken.use_count + 1
+        session.flush()
+        add_audit(
+            session,
+            at=now,
+            actor=view.actor,
+            action="agency_link_opened",
+            case_reference=case.reference,
+            detail=f"request {request.request_key}; use {link.use_count}",
+        )
+        return OpenedLink(session_token=session_token, request=view)
+
+
+def check_session(
+    sessions: sessionmaker[Session], *, token: str | None, now: dt.datetime
+) -> AgencySession | SessionRefused:
+    """The session a cookie carries, extended by this use; or why it is refused (audited)."""
+    with sessions.begin() as session:
+        if not token:
+            return _refuse_session(session, now, SessionRefusal.MISSING, None)
+        row = _token_row(session, token)
+        if row is None:
+            return _refuse_session(session, now, SessionRefusal.UNKNOWN, None)
+        request, case = _request_and_case(session, row)
+        view = _view(request, case)
+        link = session.get(AccessToken, row.link_id) if row.link_id is not None else None
+        if row.purpose != TokenPurpose.AGENCY_SESSION.value or link is None:
+            return _refuse_session(session, now, SessionRefusal.WRONG_PURPOSE, view)
+        if row.revoked_at is not None or link.revoked_at is not None:
+            return _refuse_session(session, now, SessionRefusal.REVOKED, view)
+        if row.expires_at <= now:
+            return _refuse_session(session, now, SessionRefusal.EXPIRED, view)
+        if _is_closed(case):
+            return _refuse_session(session, now, SessionRefusal.CLOSED, view)
+        row.last_used_at = now
+        row.use_count = AccessToken.use_count + 1
+        row.expires_at = _session_expiry(link, now)
+        return AgencySession(token_hash=row.token_hash, request=view)
+
+
+def _refuse_session(
+    session: Session, now: dt.datetime, reason: SessionRefusal, view: RequestView | None
+) -> SessionRefused:
+    add_audit(
+        session,
+        at=now,
+        actor=view.actor if view else UNKNOWN_SESSION,
+        action="agency_session_refused",
+        case_reference=view.case_reference if view else None,
+        detail=reason.value,
+    )
+    # Whoever holds a working session of a closed case may see whom to contact; nobody else sees anything.
+    return SessionRefused(reason, view if reason == SessionRefusal.CLOSED else None)
+
+
+def link_request(sessions: sessionmaker[Session], *, token: str) -> tuple[RequestView, bool] | None:
+    """The request a link (in any state) belongs to, and whether its case is closed; None if unknown."""
+    with sessions() as session:
+        link = _token_row(session, token)
+        if link is None or link.purpose != TokenPurpose.AGENCY_LINK.value:
+            return None
+        request, case = _request_and_case(session, link)
+        return _view(request, case), _is_closed(case)
+
+
+def request_status(sessions: sessionmaker[Session], *, request_id: int) -> tuple[str, bool]:
+    """The request's state now (requested, answered, waived...) and whether its case is closed."""
+    with sessions() as session:
+        request = session.get(InformationRequest, request_id)
+        assert request is not None
+        return request.state, _is_closed(request.case)
+
+
+# ---- logs --------------------------------------------------------------------------------------
+
+
+class _RedactAgencyLinks(logging.Filter):
+    """Access logs print the path: keep a link's token out of them."""
+
+    _PATH = re.compile(r"/agency/r/[^\s\"?]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._PATH.sub("/agency/r/[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = self._PATH.sub("/agency/r/[redacted]", record.msg)
+        return True
+
+
+def redact_link_tokens_in_access_logs() -> None:
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, _RedactAgencyLinks) for existing in logger.filters):
+        logger.addFilter(_RedactAgencyLinks())

@@ -1,0 +1,178 @@
+"""The agency pages as the agency sees them: only the case details it needs, GOV.UK pages rendered with
+the headers every agency response carries, and the pages that refuse a link or a session."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.agency.forms import (
+    MAX_LENGTHS,
+    AnswerForm,
+    FormError,
+    new_link_csrf_token,
+    ordered,
+    reply_csrf_token,
+)
+from api.agency.sessions import (
+    SESSION_COOKIE,
+    TOKEN_SHAPE,
+    AgencySession,
+    RequestView,
+    SessionRefusal,
+    SessionRefused,
+)
+from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_BYTES
+from api.pages import render
+from db.models import Case
+from domain.agencies import incidents_reported_to
+from domain.application import Application, Incident
+from domain.policy import LocalityPolicy
+
+# ---- what the reply page shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyDetails:
+    """Only what the agency needs to find its records (data minimisation): never the applicant's phone
+    or email, other agencies' incidents, hate-incident details, the assessment or any decision."""
+
+    applicant_name: str
+    address: str | None
+    postcode: str | None
+    # When someone applied for the victim, the agency searches for the victim too.
+    victim_name: str | None
+    incidents: list[Incident]
+
+
+def reply_details(
+    sessions: sessionmaker[Session], *, request: RequestView, policy: LocalityPolicy
+) -> ReplyDetails:
+    with sessions() as session:
+        case = session.get(Case, request.case_id)
+        assert case is not None
+        application = Application.model_validate(case.application)
+    return ReplyDetails(
+        applicant_name=application.applicant.name,
+        address=application.applicant.address,
+        postcode=application.applicant.postcode,
+        victim_name=application.on_behalf_of.victim_name if application.on_behalf_of else None,
+        incidents=incidents_reported_to(application, policy, request.agency_key),
+    )
+
+
+# ---- pages -----------------------------------------------------------------------------------
+
+
+def _headers(nonce: str) -> dict[str, str]:
+    """Every agency response: no referrer (a link's token must not leak), no caching of case details,
+    no framing, and scripts only from us (the template's one inline script carries the nonce)."""
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self'; "
+            "font-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
+    html = render(f"agency/{template}", cspNonce=nonce, **context)
+    return HTMLResponse(html, status_code=status_code, headers=_headers(nonce))
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=_headers(secrets.token_urlsafe(16)))
+
+
+class ShowPage(Exception):
+    """Raised by a dependency that has already decided the page (a refused session): the route does
+    not run, and `show_page` answers with this page."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("agency page")
+        self.response = response
+
+
+async def show_page(request: Request, error: Exception) -> Response:
+    """The app's handler for `ShowPage`."""
+    assert isinstance(error, ShowPage)
+    return error.response
+
+
+def link_refused_page(secret_key: str, token: str) -> HTMLResponse:
+    # The token goes back only in the form's body (never a URL), and only if it has a token's shape.
+    token = token if TOKEN_SHAPE.fullmatch(token) else ""
+    return page(
+        "link_refused.html",
+        status_code=404,
+        token=token,
+        csrf_token=new_link_csrf_token(secret_key, token),
+    )
+
+
+def session_refused_page(refused: SessionRefused, policies: dict[str, LocalityPolicy]) -> HTMLResponse:
+    if refused.reason == SessionRefusal.CLOSED and refused.request is not None:
+        return closed_page(refused.request.case_reference, policies[refused.request.locality])
+    response = page("session_refused.html", status_code=401)
+    response.delete_cookie(SESSION_COOKIE, path="/agency")
+    return response
+
+
+def closed_page(reference: str, policy: LocalityPolicy) -> HTMLResponse:
+    return page("closed.html", status_code=410, reference=reference, council=policy)
+
+
+def already_answered_page(access: AgencySession, policy: LocalityPolicy) -> HTMLResponse:
+    return page("already_answered.html", reference=access.request.case_reference, council=policy)
+
+
+def form_expired_page(retry_url: str | None) -> HTMLResponse:
+    return page("form_expired.html", status_code=400, retry_url=retry_url)
+
+
+def form_page(
+    access: AgencySession,
+    policy: LocalityPolicy,
+    secret_key: str,
+    details: ReplyDetails,
+    *,
+    form: AnswerForm | None = None,
+    errors: Sequence[FormError] = (),
+    files_dropped: bool = False,
+    unavailable: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    errors = ordered(errors)
+    first_error: dict[str, str] = {}
+    for error in errors:
+        first_error.setdefault(error.field, error.message)
+    return page(
+        "reply.html",
+        status_code=status_code,
+        request=access.request,
+        council=policy,
+        details=details,
+        values=form.values if form else {},
+        errors=errors,
+        error_for=first_error,
+        files_dropped=files_dropped,
+        unavailable=unavailable,
+        csrf_token=reply_csrf_token(secret_key, access.token_hash),
+        max_files=MAX_FILES,
+        max_file_mb=MAX_FILE_BYTES // (1024 * 1024),
+        max_total_mb=MAX_TOTAL_BYTES // (1024 * 1024),
+        max_lengths=MAX_LENGTHS,
+    )

@@ -1,0 +1,180 @@
+"""The cases in the database as the API reads and writes them, and the one place a case's workflow input
+is built from its locality's policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import HTTPException, status
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Attachment, Case, OutboxMessage, ReferenceCounter
+from domain.application import Application
+from domain.policy import LocalityPolicy
+from domain.threshold import ThresholdAssessment
+from workflows.models import BankHolidays, CaseInput, CaseRules, CaseStage
+
+
+def rules_for(policy: LocalityPolicy) -> CaseRules:
+    d = policy.deadlines
+    return CaseRules(
+        nation=policy.nation,
+        acknowledge=d.acknowledge,
+        threshold_information=d.threshold_information,
+        threshold_decision=d.threshold_decision,
+        threshold_update_interval=d.threshold_update_interval,
+        review_information=d.review_information,
+        outcome=d.outcome,
+        outcome_update_interval=d.outcome_update_interval,
+        appeal_window=d.appeal_window,
+        spoc_reminder_before=d.spoc_reminder_before,
+        agency_reminder_before=d.agency_reminder_before,
+        agency_link_valid_after_due=d.agency_link_valid_after_due,
+    )
+
+
+def case_input_for(policy: LocalityPolicy, reference: str, received_on: dt.date) -> CaseInput:
+    """What a new case's workflow starts with: everything it needs from the locality's policy, so that a
+    policy changed later does not change a case already running. The same goes for the bank holidays:
+    the case counts its working days with the ones installed today, until a deliberate update."""
+    return CaseInput(
+        reference=reference,
+        locality=policy.key,
+        received_on=received_on,
+        rules=rules_for(policy),
+        bank_holidays=BankHolidays.installed(policy.nation, received_on),
+    )
+
+
+def next_reference(session: Session, policy: LocalityPolicy, year: int) -> str:
+    """The next reference of the locality's year, e.g. CT-BLA-2026-0007, without gaps or repeats."""
+    counter = (ReferenceCounter.locality == policy.key, ReferenceCounter.year == year)
+    for _ in range(2):
+        # UPDATE first: it takes the row's write lock at once, so two applications never share a number.
+        bumped = session.execute(
+            update(ReferenceCounter).where(*counter).values(last_number=ReferenceCounter.last_number + 1)
+        )
+        if bumped.rowcount:  # type: ignore[attr-defined]
+            number = session.scalar(select(ReferenceCounter.last_number).where(*counter))
+            return f"CT-{policy.code}-{year}-{number:04d}"
+        try:
+            # The year's first case: create its counter, unless a concurrent first case just did.
+            with session.begin_nested():
+                session.add(ReferenceCounter(locality=policy.key, year=year, last_number=1))
+            return f"CT-{policy.code}-{year}-0001"
+        except IntegrityError:
+            continue  # the other transaction created it: bump it instead
+    raise RuntimeError("could not allocate a case reference")
+
+
+def store_case(
+    sessions: sessionmaker[Session],
+    *,
+    application: Application,
+    policy: LocalityPolicy,
+    received_on: dt.date,
+    assessment: ThresholdAssessment,
+    idempotency_key: str | None,
+) -> tuple[str, bool]:
+    """Store the application as a new case: (its reference, True). With a known idempotency key, that
+    case instead: (its reference, False); a 409 if the key came with a different application."""
+    stored = application.model_copy(update={"received_on": received_on}).model_dump(mode="json")
+    if idempotency_key:
+        with sessions() as session:
+            existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+            if existing is not None:
+                if existing.application != stored:
+                    raise HTTPException(
+                        status.HTTP_409_CONFLICT,
+                        "This Idempotency-Key was already used for a different application.",
+                    )
+                return existing.reference, False
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with sessions.begin() as session:
+            reference = next_reference(session, policy, received_on.year)
+            session.add(
+                Case(
+                    reference=reference,
+                    locality=policy.key,
+                    stage=CaseStage.RECEIVED.value,
+                    received_on=received_on,
+                    application=stored,
+                    assessment=assessment.model_dump(mode="json"),
+                    idempotency_key=idempotency_key,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:
+        if idempotency_key:  # a concurrent retry with the same key won the race
+            return store_case(
+                sessions,
+                application=application,
+                policy=policy,
+                received_on=received_on,
+                assessment=assessment,
+                idempotency_key=idempotency_key,
+            )
+        raise
+    return reference, True
+
+
+def forget_case(sessions: sessionmaker[Session], *, reference: str) -> None:
+    """Remove a case whose workflow could not start, so that nothing half-opened is kept."""
+    with sessions.begin() as session:
+        case = session.scalar(select(Case).where(Case.reference == reference))
+        if case is not None:
+            session.delete(case)
+
+
+def case_in_localities(session: Session, *, reference: str, localities: frozenset[str]) -> Case | None:
+    """The case, if it belongs to one of these localities."""
+    case = session.scalar(select(Case).where(Case.reference == reference))
+    return case if case is not None and case.locality in localities else None
+
+
+def cases_in_localities(
+    session: Session,
+    *,
+    localities: frozenset[str],
+    today: dt.date,
+    locality: str | None = None,
+    stage: CaseStage | None = None,
+    overdue: bool | None = None,
+) -> list[Case]:
+    """The cases of these localities, oldest first; `overdue` true or false: past or within the deadline."""
+    query = select(Case).where(Case.locality.in_(localities)).order_by(Case.received_on, Case.id)
+    if locality:
+        query = query.where(Case.locality == locality)
+    if stage:
+        query = query.where(Case.stage == stage.value)
+    if overdue is True:
+        query = query.where(Case.next_deadline < today)
+    elif overdue is False:
+        query = query.where((Case.next_deadline.is_(None)) | (Case.next_deadline >= today))
+    return list(session.scalars(query).all())
+
+
+def accepted_attachment(session: Session, *, case: Case, attachment_id: int) -> Attachment | None:
+    """A file of this case that came with a recorded answer (staged files of unrecorded answers are not)."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.case_id != case.id or not attachment.accepted:
+        return None
+    return attachment
+
+
+def failed_mail_of(
+    session: Session, references: list[str] | None, localities: frozenset[str] | None = None
+) -> list[OutboxMessage]:
+    """Messages that could not be delivered (not retried), of these cases and/or these localities."""
+    query = select(OutboxMessage).where(OutboxMessage.status == "failed").order_by(OutboxMessage.id)
+    if references is not None:
+        query = query.where(OutboxMessage.case_reference.in_(references))
+    if localities is not None:
+        query = query.join(Case, Case.reference == OutboxMessage.case_reference).where(
+            Case.locality.in_(localities)
+        )
+    return list(session.scalars(query))

@@ -1,0 +1,255 @@
+"""The staff decisions that move a case on (agency answers by phone, information requests, the threshold
+decision, the review, the panel, withdrawal, appeals), each sent to the case's workflow as an update.
+
+Each is applied once per Idempotency-Key, and none waits longer than `case_updates.UPDATE_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import case_updates
+from api.audit import add_audit
+from api.deps import CaseAction, PoliciesDep, TodayDep, case_action
+from api.errors import invalid
+from domain.staff import Permission
+from workflows.case import CaseWorkflow
+from workflows.models import (
+    ActionResult,
+    AgencyResponse,
+    AppealOutcome,
+    AppealRequest,
+    ExtendRequest,
+    ImpactStatement,
+    ImpactStatementMethod,
+    PanelDecision,
+    ResendRequest,
+    ReviewMeeting,
+    ThresholdDecision,
+    WaiveRequest,
+    Withdrawal,
+)
+
+# How long a client should wait before retrying after the case service did not answer in time.
+RETRY_AFTER_SECONDS = 5
+NOT_ANSWERED_IN_TIME = (
+    "The case service did not answer in time. Your action may still be applied; retry with the same "
+    "Idempotency-Key and it will be applied once."
+)
+
+router = APIRouter(
+    prefix="/api/cases",
+    tags=["cases"],
+    responses={
+        409: {
+            "description": "Not possible at the case's stage (the message says why), or the case is closed"
+        },
+        503: {
+            "description": (
+                "The case service is unavailable, or did not answer in time: retry after `Retry-After` "
+                "seconds with the same `Idempotency-Key`"
+            )
+        },
+    },
+)
+
+
+async def record(action: CaseAction, update: Any, payload: BaseModel) -> ActionResult:
+    """Send the decision to the case's workflow and audit it; the HTTP answer for each way it can fail."""
+    reference = action.case.reference
+    name: str = update.__name__
+    key_header = {"Idempotency-Key": action.idempotency_key}
+    try:
+        result: ActionResult = await case_updates.execute_case_update(
+            action.client,
+            reference,
+            update,
+            args=[action.staff.actor, payload],
+            # Per staff member, so that two people who happen to choose the same key never share a result.
+            update_id=case_updates.update_id_for(name, str(action.staff.id), action.idempotency_key),
+        )
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise HTTPException(status.HTTP_409_CONFLICT, message, headers=key_header) from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            NOT_ANSWERED_IN_TIME,
+            headers={**key_header, "Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "The case is closed; nothing more can be recorded.",
+                headers=key_header,
+            ) from error
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The case service is unavailable; nothing was recorded. Please try again.",
+            headers={**key_header, "Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from error
+    add_audit(action.session, actor=action.staff.label, action=name, case_reference=reference)
+    await run_in_threadpool(action.session.commit)
+    return result
+
+
+@router.post(
+    "/{reference}/agency-responses",
+    response_model=ActionResult,
+    summary="Record an agency's answer to an information request",
+)
+async def agency_response(
+    answer: AgencyResponse,
+    action: Annotated[CaseAction, case_action(Permission.RECORD_AGENCY_RESPONSE)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.agency_response, answer)
+
+
+@router.post(
+    "/{reference}/information-requests/resend",
+    response_model=ActionResult,
+    summary="Send an information request again with a new link (earlier links stop working)",
+)
+async def resend_request(
+    resend: ResendRequest,
+    action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.resend_request, resend)
+
+
+@router.post(
+    "/{reference}/information-requests/extend",
+    response_model=ActionResult,
+    summary="Give an agency longer to answer (its link lasts longer too)",
+)
+async def extend_request(
+    extension: ExtendRequest,
+    action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.extend_request, extension)
+
+
+@router.post(
+    "/{reference}/information-requests/waive",
+    response_model=ActionResult,
+    summary="Proceed without an agency's answer, with reasons (a late answer is still recorded)",
+)
+async def waive_request(
+    waiver: WaiveRequest,
+    action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.waive_request, waiver)
+
+
+@router.post(
+    "/{reference}/threshold-decision",
+    response_model=ActionResult,
+    summary="Record whether the threshold is met (Letter 2a/2b or a rejection follows)",
+)
+async def threshold_decision(
+    decision: ThresholdDecision,
+    action: Annotated[CaseAction, case_action(Permission.DECIDE_THRESHOLD)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.threshold_decision, decision)
+
+
+@router.post(
+    "/{reference}/review-meeting",
+    response_model=ActionResult,
+    summary="Schedule (or reschedule) the multi-agency review meeting",
+)
+async def review_meeting(
+    meeting: ReviewMeeting,
+    action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.review_meeting, meeting)
+
+
+@router.post(
+    "/{reference}/impact-statement",
+    response_model=ActionResult,
+    summary="Record how the applicant will give a personal impact statement",
+    description="In person: `minutes` up to the locality's limit (LLR: 30), which is also the default.",
+)
+async def impact_statement(
+    statement: ImpactStatement,
+    action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
+    policies: PoliciesDep,
+) -> ActionResult:
+    limit = policies[action.case.locality].impact_statement.in_person_minutes
+    if statement.method == ImpactStatementMethod.IN_PERSON:
+        if statement.minutes is not None and statement.minutes > limit:
+            raise invalid((("body", "minutes"), f"An in-person statement can be up to {limit} minutes"))
+        statement = statement.model_copy(update={"minutes": statement.minutes or limit})
+    return await record(action, CaseWorkflow.impact_statement, statement)
+
+
+@router.post(
+    "/{reference}/panel-decision",
+    response_model=ActionResult,
+    summary="Record the panel's findings and action plan (Letter 3 follows)",
+)
+async def panel_decision(
+    decision: PanelDecision,
+    action: Annotated[CaseAction, case_action(Permission.RECORD_PANEL_DECISION)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.panel_decision, decision)
+
+
+@router.post(
+    "/{reference}/withdraw",
+    response_model=ActionResult,
+    summary="Withdraw the application (a confirmation letter follows and the case closes)",
+)
+async def withdraw(
+    withdrawal: Withdrawal,
+    action: Annotated[CaseAction, case_action(Permission.WITHDRAW)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.withdraw, withdrawal)
+
+
+class AppealRequestBody(BaseModel):
+    received_on: dt.date | None = Field(
+        default=None, description="Date the written request arrived; today if left out."
+    )
+    grounds: str = Field(min_length=1, max_length=10000)
+
+
+@router.post(
+    "/{reference}/appeal-request",
+    response_model=ActionResult,
+    summary="Record the applicant's written request for appeal, with its grounds",
+)
+async def appeal_request(
+    body: AppealRequestBody,
+    action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
+    today: TodayDep,
+) -> ActionResult:
+    received_on = body.received_on or today
+    if received_on > today:
+        raise invalid((("body", "received_on"), "The date the request arrived must be today or in the past"))
+    return await record(
+        action, CaseWorkflow.appeal_request, AppealRequest(received_on=received_on, grounds=body.grounds)
+    )
+
+
+@router.post(
+    "/{reference}/appeal-outcome",
+    response_model=ActionResult,
+    summary="Record the appeal's outcome (until the appeal process runs in this service)",
+)
+async def appeal_outcome(
+    outcome: AppealOutcome,
+    action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
+) -> ActionResult:
+    return await record(action, CaseWorkflow.appeal_outcome, outcome)

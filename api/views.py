@@ -1,0 +1,196 @@
+"""What the case API answers with: the JSON views of a case, its letters, requests and failed mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+from db.models import Case, OutboxMessage
+
+
+class CaseCreated(BaseModel):
+    reference: str
+    status_url: str
+
+
+class Deadlines(BaseModel):
+    acknowledge_by: dt.date | None
+    threshold_decision_by: dt.date | None
+    outcome_by: dt.date | None
+    appeal_by: dt.date | None
+
+
+class LetterView(BaseModel):
+    code: str
+    sequence: int
+    sent_on: dt.date
+    channel: str
+    status: str
+
+
+class AttachmentView(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class InformationRequestView(BaseModel):
+    request_key: str
+    purpose: str
+    agency: str
+    agency_email: str | None
+    requested_on: dt.date
+    due_on: dt.date
+    # requested, answered, waived, or no_contact (no address in the policy: ask by hand).
+    state: str
+    # The latest email: pending, sent, failed (resend it to another address), or none.
+    delivery: str
+    resent_count: int
+    answered_on: dt.date | None
+    response: dict[str, Any] | None
+    waived_reason: str | None
+    attachments: list[AttachmentView]
+
+
+class FailedMailView(BaseModel):
+    case_reference: str | None
+    purpose: str
+    recipient: str
+    subject: str
+    error: str | None
+    recorded_at: dt.datetime
+    attempts: int
+
+
+class ChronologyView(BaseModel):
+    at: dt.datetime
+    actor: str
+    event: str
+
+
+class CaseView(BaseModel):
+    reference: str
+    locality: str
+    stage: str
+    closed_reason: str | None
+    received_on: dt.date
+    next_deadline: dt.date | None
+    next_deadline_step: str | None
+    deadlines: Deadlines
+    assessment: dict[str, Any]
+    application: dict[str, Any]
+    decisions: dict[str, dict[str, Any] | None]
+    letters: list[LetterView]
+    information_requests: list[InformationRequestView]
+    # Emails of this case that could not be delivered (not retried): act on each by hand.
+    failed_mail: list[FailedMailView]
+    chronology: list[ChronologyView]
+
+
+class CaseSummary(BaseModel):
+    reference: str
+    locality: str
+    stage: str
+    received_on: dt.date
+    next_deadline: dt.date | None
+    next_deadline_step: str | None
+    overdue: bool
+
+
+def case_view(case: Case, failed_mail: list[OutboxMessage]) -> CaseView:
+    return CaseView(
+        reference=case.reference,
+        locality=case.locality,
+        stage=case.stage,
+        closed_reason=case.closed_reason,
+        received_on=case.received_on,
+        next_deadline=case.next_deadline,
+        next_deadline_step=case.next_deadline_step,
+        deadlines=Deadlines(
+            acknowledge_by=case.acknowledge_by,
+            threshold_decision_by=case.threshold_decision_by,
+            outcome_by=case.outcome_by,
+            appeal_by=case.appeal_by,
+        ),
+        assessment=case.assessment,
+        application=case.application,
+        decisions={
+            "threshold_decision": case.threshold_decision,
+            "review_meeting": case.review_meeting,
+            "impact_statement": case.impact_statement,
+            "panel_decision": case.panel_decision,
+            "appeal_request": case.appeal_request,
+            "appeal_outcome": case.appeal_outcome,
+            "withdrawal": case.withdrawal,
+        },
+        letters=[
+            LetterView(
+                code=letter.code,
+                sequence=letter.sequence,
+                sent_on=letter.sent_on,
+                channel=letter.channel,
+                status=letter.status,
+            )
+            for letter in case.letters
+        ],
+        information_requests=[
+            InformationRequestView(
+                request_key=r.request_key,
+                purpose=r.purpose,
+                agency=r.agency_name,
+                agency_email=r.agency_email,
+                requested_on=r.requested_on,
+                due_on=r.due_on,
+                state=r.state,
+                delivery=r.delivery,
+                resent_count=r.resent_count,
+                answered_on=r.answered_on,
+                response=r.response,
+                waived_reason=r.waived_reason,
+                attachments=[
+                    AttachmentView(
+                        id=a.id,
+                        filename=a.filename,
+                        content_type=a.content_type,
+                        size=a.size,
+                        url=f"/api/cases/{case.reference}/attachments/{a.id}",
+                    )
+                    for a in r.attachments
+                    if a.accepted
+                ],
+            )
+            for r in case.information_requests
+        ],
+        failed_mail=[failed_mail_view(message) for message in failed_mail],
+        chronology=[
+            ChronologyView(at=entry.at, actor=entry.actor, event=entry.event) for entry in case.chronology
+        ],
+    )
+
+
+def failed_mail_view(message: OutboxMessage) -> FailedMailView:
+    return FailedMailView(
+        case_reference=message.case_reference,
+        purpose=message.purpose,
+        recipient=message.recipient,
+        subject=message.subject,
+        error=message.last_error,
+        recorded_at=message.created_at,
+        attempts=message.attempts,
+    )
+
+
+def case_summary(case: Case, today: dt.date) -> CaseSummary:
+    return CaseSummary(
+        reference=case.reference,
+        locality=case.locality,
+        stage=case.stage,
+        received_on=case.received_on,
+        next_deadline=case.next_deadline,
+        next_deadline_step=case.next_deadline_step,
+        overdue=case.next_deadline is not None and case.next_deadline < today,
+    )
