@@ -3,7 +3,6 @@ one date style, and the static assets (govuk-frontend's CSS, JS, fonts and image
 
 from __future__ import annotations
 
-import datetime as dt
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,10 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
 
 from core.config import PROJECT_ROOT
+from domain.calendar import long_date
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GOVUK_ASSETS_DIR = STATIC_DIR / "govuk-frontend" / "assets"
-
-
-def long_date(day: dt.date) -> str:
-    """20 November 2026: the GOV.UK date style."""
-    return f"{day.day} {day:%B %Y}"
 
 
 templates = Environment(

@@ -157,6 +157,11 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last))
 
 
+def long_date(day: dt.date) -> str:
+    """20 November 2026: the GOV.UK date style, as letters, pages and the chronology write dates."""
+    return f"{day.day} {day:%B %Y}"
+
+
 def london_date(instant: dt.datetime) -> dt.date:
     """The calendar date in Europe/London at a timezone-aware instant."""
     if instant.tzinfo is None:

@@ -2,7 +2,7 @@
 applied once, and with no worker to take the update the API answers 503 in time and writes nothing.
 
 The real API, the real workflow on the time-skipping server, a real SQLite database (conftest's
-`service`, and for the worker-less case a stack of the test's own from tests/stack.py).
+`service`), and for the worker-less case a stack of the test's own on a real dev server.
 """
 
 from __future__ import annotations
@@ -11,17 +11,21 @@ import datetime as dt
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
 
 from api import case_updates
 from api.routes.case_actions import NOT_ANSWERED_IN_TIME
 from db.models import AuditEntry, Case, ChronologyEntry
+from domain.calendar import london_date
 from tests.conftest import CaseService, application
-from tests.stack import own_stack
+from tests.stack import own_stack, start_dev_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -89,13 +93,22 @@ async def test_waive_twice_with_same_idempotency_key_is_applied_once(service: Ca
     await service.result(reference)
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    # A real server of its own: an update left waiting for a worker that never comes upsets the session's
+    # time-skipping server for the tests after this one.
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
 async def test_action_with_no_worker_answers_503_in_time_and_writes_nothing(
-    service: CaseService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: CaseService, dev_server: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(case_updates, "UPDATE_TIMEOUT", dt.timedelta(seconds=1))
-    today = await service.today()
+    today = london_date(await dev_server.get_current_time())  # the dev server's clock is the real one
     # A stack of its own whose task queue no worker polls: the case starts, but nothing runs it.
-    async with own_stack(service.env, service.mail, tmp_path, in_process_worker=False) as stack:
+    async with own_stack(dev_server, service.mail, tmp_path, in_process_worker=False) as stack:
         applied = await stack.apply(application(today=today), key=uuid.uuid4().hex)
         assert applied.status_code == 201, applied.text
         reference = applied.json()["reference"]

@@ -21,14 +21,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
-    from domain.calendar import WorkingCalendar, add_working_days
+    from domain.calendar import WorkingCalendar, add_working_days, long_date
     from domain.deadlines import StepEvent, StepEventKind, step_events, window_closes_at
     from workflows.case_base import (
         AGENCY_CHASING,
         LEAN_HISTORY,
         STEP_NAMES,
         SYSTEM,
-        long_date,
     )
     from workflows.information_requests import InformationRequests, RequestState
     from workflows.models import (

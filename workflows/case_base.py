@@ -228,10 +228,5 @@ class CaseBase:
             await self._record(f"{kind.value.capitalize()} {sequence} about '{step}' emailed to {who}.")
 
 
-def long_date(day: dt.date) -> str:
-    """A date as letters and the chronology write it: 3 June 2026."""
-    return f"{day.day} {day:%B %Y}"
-
-
 def cause_of(error: ActivityError) -> str:
     return error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause)

@@ -18,9 +18,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
-    from domain.calendar import add_working_days
+    from domain.calendar import add_working_days, long_date
     from domain.deadlines import AwaitedAnswer, ChaseDue, ChaseKind, chases_to_come
-    from workflows.case_base import PURPOSE_NAMES, CaseBase, cause_of, long_date
+    from workflows.case_base import PURPOSE_NAMES, CaseBase, cause_of
     from workflows.models import (
         ActionResult,
         Actor,
