@@ -11,31 +11,33 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import case_updates
 from api.audit import add_audit
+from api.bodies import (
+    AgencyResponseBody,
+    AppealOutcomeBody,
+    ExtendRequestBody,
+    ImpactStatementBody,
+    PanelDecisionBody,
+    ResendRequestBody,
+    ReviewMeetingBody,
+    ThresholdDecisionBody,
+    WaiveRequestBody,
+    WithdrawalBody,
+)
 from api.deps import CaseAction, PoliciesDep, TodayDep, case_action
 from api.errors import invalid
 from domain.staff import Permission
 from workflows.case import CaseWorkflow
 from workflows.models import (
     ActionResult,
-    AgencyResponse,
-    AppealOutcome,
     AppealRequest,
-    ExtendRequest,
-    ImpactStatement,
     ImpactStatementMethod,
-    PanelDecision,
-    ResendRequest,
-    ReviewMeeting,
-    ThresholdDecision,
-    WaiveRequest,
-    Withdrawal,
 )
 
 # How long a client should wait before retrying after the case service did not answer in time.
@@ -109,7 +111,7 @@ async def record(action: CaseAction, update: Any, payload: BaseModel) -> ActionR
     summary="Record an agency's answer to an information request",
 )
 async def agency_response(
-    answer: AgencyResponse,
+    answer: AgencyResponseBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_AGENCY_RESPONSE)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.agency_response, answer)
@@ -121,7 +123,7 @@ async def agency_response(
     summary="Send an information request again with a new link (earlier links stop working)",
 )
 async def resend_request(
-    resend: ResendRequest,
+    resend: ResendRequestBody,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.resend_request, resend)
@@ -133,7 +135,7 @@ async def resend_request(
     summary="Give an agency longer to answer (its link lasts longer too)",
 )
 async def extend_request(
-    extension: ExtendRequest,
+    extension: ExtendRequestBody,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.extend_request, extension)
@@ -145,7 +147,7 @@ async def extend_request(
     summary="Proceed without an agency's answer, with reasons (a late answer is still recorded)",
 )
 async def waive_request(
-    waiver: WaiveRequest,
+    waiver: WaiveRequestBody,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.waive_request, waiver)
@@ -157,7 +159,7 @@ async def waive_request(
     summary="Record whether the threshold is met (Letter 2a/2b or a rejection follows)",
 )
 async def threshold_decision(
-    decision: ThresholdDecision,
+    decision: ThresholdDecisionBody,
     action: Annotated[CaseAction, case_action(Permission.DECIDE_THRESHOLD)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.threshold_decision, decision)
@@ -169,7 +171,7 @@ async def threshold_decision(
     summary="Schedule (or reschedule) the multi-agency review meeting",
 )
 async def review_meeting(
-    meeting: ReviewMeeting,
+    meeting: ReviewMeetingBody,
     action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.review_meeting, meeting)
@@ -182,7 +184,7 @@ async def review_meeting(
     description="In person: `minutes` up to the locality's limit (LLR: 30), which is also the default.",
 )
 async def impact_statement(
-    statement: ImpactStatement,
+    statement: ImpactStatementBody,
     action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
     policies: PoliciesDep,
 ) -> ActionResult:
@@ -200,7 +202,7 @@ async def impact_statement(
     summary="Record the panel's findings and action plan (Letter 3 follows)",
 )
 async def panel_decision(
-    decision: PanelDecision,
+    decision: PanelDecisionBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_PANEL_DECISION)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.panel_decision, decision)
@@ -212,13 +214,15 @@ async def panel_decision(
     summary="Withdraw the application (a confirmation letter follows and the case closes)",
 )
 async def withdraw(
-    withdrawal: Withdrawal,
+    withdrawal: WithdrawalBody,
     action: Annotated[CaseAction, case_action(Permission.WITHDRAW)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.withdraw, withdrawal)
 
 
 class AppealRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     received_on: dt.date | None = Field(
         default=None, description="Date the written request arrived; today if left out."
     )
@@ -249,7 +253,7 @@ async def appeal_request(
     summary="Record the appeal's outcome (until the appeal process runs in this service)",
 )
 async def appeal_outcome(
-    outcome: AppealOutcome,
+    outcome: AppealOutcomeBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.appeal_outcome, outcome)
