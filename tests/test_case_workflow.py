@@ -20,6 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 NATION = "england-and-wales"
 MEETING = {
+    # Replaced by `held_meeting` with a time just before the test's now: the panel decides after it met.
     "meeting_at": "2030-01-01T10:00:00+00:00",
     "location": "Council Offices, Narborough",
     "attendees": [
@@ -43,6 +44,12 @@ PANEL = {
         },
     ],
 }
+
+
+async def held_meeting(service: CaseService) -> dict[str, Any]:
+    """The review meeting, held an hour ago (the panel cannot decide before its meeting)."""
+    held_at = await service.now() - dt.timedelta(hours=1)
+    return {**MEETING, "meeting_at": held_at.isoformat()}
 
 
 async def next_working_morning(service: CaseService) -> dt.date:
@@ -80,7 +87,7 @@ async def to_review(service: CaseService) -> tuple[str, dt.date]:
 
 async def to_outcome(service: CaseService) -> tuple[str, dt.date]:
     reference, today = await to_review(service)
-    assert (await service.act(reference, "review-meeting", MEETING)).status_code == 200
+    assert (await service.act(reference, "review-meeting", await held_meeting(service))).status_code == 200
     assert (await service.act(reference, "impact-statement", {"method": "in_person"})).status_code == 200
     await service.answer_requests(reference, "review")
     response = await service.act(reference, "panel-decision", PANEL)
@@ -152,7 +159,7 @@ async def test_apply_met_path_runs_to_closure_with_every_letter(service: CaseSer
     assert case["deadlines"]["outcome_by"] == add_working_days(letter_2a_on, 20, NATION).isoformat()
     assert {r["purpose"] for r in case["information_requests"]} == {"threshold", "review"}
 
-    assert (await service.act(reference, "review-meeting", MEETING)).status_code == 200
+    assert (await service.act(reference, "review-meeting", await held_meeting(service))).status_code == 200
     response = await service.act(reference, "impact-statement", {"method": "in_person", "minutes": 45})
     assert response.status_code == 422 and "30 minutes" in response.text
     response = await service.act(reference, "impact-statement", {"method": "in_person"})
@@ -294,7 +301,7 @@ async def test_outcome_late_sends_update_outcome_every_20_working_days(service: 
         outcome_by.isoformat(),
         add_working_days(outcome_by, 20, NATION).isoformat(),
     ]
-    assert (await service.act(reference, "review-meeting", MEETING)).status_code == 200
+    assert (await service.act(reference, "review-meeting", await held_meeting(service))).status_code == 200
     await service.answer_requests(reference, "review")
     assert (await service.act(reference, "panel-decision", PANEL)).status_code == 200
     await service.wait_for(reference, lambda c: service.letters(c, "letter-3"))
@@ -498,3 +505,20 @@ async def test_apply_by_post_queues_letters_for_printing_and_sends_no_email(serv
     await service.act(reference, "withdraw", {"reason": "Done.", "requested_by": "spoc"})
     await service.result(reference)
     assert [m for m in service.mail_about(reference) if "information request" not in str(m["Subject"])] == []
+
+
+async def test_panel_decision_waits_for_the_review_meeting_to_have_happened(service: CaseService) -> None:
+    reference, _ = await to_review(service)
+    tomorrow = await service.now() + dt.timedelta(days=1)
+    assert (
+        await service.act(reference, "review-meeting", {**MEETING, "meeting_at": tomorrow.isoformat()})
+    ).status_code == 200
+    await service.answer_requests(reference, "review")
+    early = await service.act(reference, "panel-decision", PANEL)
+    assert early.status_code == 409 and "has not happened yet" in early.json()["detail"]
+    assert (await service.case(reference))["decisions"]["panel_decision"] is None
+
+    await service.travel_to(london_date(tomorrow) + dt.timedelta(days=1))
+    after = await service.act(reference, "panel-decision", PANEL)
+    assert after.status_code == 200, after.text
+    await service.wait_for(reference, lambda c: service.letters(c, "letter-3"))

@@ -182,6 +182,7 @@ class CaseWorkflow(InformationRequests):
             try:
                 await workflow.wait_condition(
                     self._woken_by(asked),
+                    timeout_summary=f"Appeal window closes at the end of {self._deadlines['appeal_by']}",
                     timeout=max(closes_at - workflow.now(), timedelta(0)),
                 )
             except TimeoutError:
@@ -245,6 +246,32 @@ class CaseWorkflow(InformationRequests):
             await asyncio.gather(*self._chasers)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    # ---- what operations see ----------------------------------------------------------------
+
+    def _waiting_for(self) -> list[str]:
+        stage = self._stage
+        waiting: list[str] = []
+        if self._withdrawal is not None or stage == CaseStage.CLOSED:
+            return waiting
+        if stage in (CaseStage.THRESHOLD_CHECK, CaseStage.REVIEW):
+            purpose = "threshold" if stage == CaseStage.THRESHOLD_CHECK else "review"
+            agencies = [key.split(":", 1)[1] for key in self._open_keys() if key.startswith(f"{purpose}:")]
+            if agencies:
+                waiting.append(f"answers from {len(agencies)} agencies: {', '.join(agencies)}")
+        if stage == CaseStage.THRESHOLD_CHECK:
+            waiting.append("the SPOC's threshold decision")
+        elif stage == CaseStage.REVIEW:
+            if self._review_meeting is None:
+                waiting.append("the SPOC to record the review meeting")
+            if self._impact_statement is None:
+                waiting.append("the SPOC to record how the applicant gives the impact statement")
+            waiting.append("the panel's decision, recorded by the SPOC")
+        elif stage == CaseStage.APPEAL_WINDOW:
+            waiting.append("the applicant: a request for appeal, if they make one")
+        elif stage == CaseStage.APPEAL:
+            waiting.append("the SPOC to record the appeal's outcome")
+        return waiting
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -348,6 +375,13 @@ class CaseWorkflow(InformationRequests):
                 "Record the review meeting before the panel decision.", type="StageConflict"
             )
         self._require_information(InformationPurpose.REVIEW, "the panel decision")
+        if self._review_meeting.meeting_at > workflow.now():
+            when = self._review_meeting.meeting_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            raise ApplicationError(
+                f"The review meeting is recorded for {when}, which has not happened yet: record the panel "
+                f"decision after the meeting (or record the meeting's new date first).",
+                type="StageConflict",
+            )
 
     @workflow.update
     async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> ActionResult:

@@ -14,7 +14,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
-    from domain.calendar import WorkingCalendar, add_working_days, london_date
+    from domain.calendar import WorkingCalendar, add_working_days, deadline_instant, london_date, long_date
+    from domain.deadlines import CLOSE_OF_BUSINESS, window_closes_at
     from domain.legacy_bank_holidays import legacy_calendar
     from workflows.models import (
         CaseInput,
@@ -39,7 +40,8 @@ SYSTEM = "Community Trigger service"
 # wait for every information request to be answered or waived before the decision it informs.
 AGENCY_CHASING = "agency-chasing"
 # Cases started from this version on write to the case record and the search attributes only when
-# something changed, which keeps their histories short.
+# something changed, which keeps their histories short, and set NextDeadline to the moment the step's
+# escalation happens (17:00 London time on the due date; the window's end for the appeal window).
 LEAN_HISTORY = "lean-history"
 
 PURPOSE_NAMES = {
@@ -53,6 +55,15 @@ STEP_NAMES = {
 }
 
 UPDATE_LETTERS = (LetterCode.THRESHOLD_UPDATE, LetterCode.OUTCOME_UPDATE)
+
+STAGE_NAMES = {
+    CaseStage.RECEIVED: "received",
+    CaseStage.THRESHOLD_CHECK: "threshold check",
+    CaseStage.REVIEW: "case review",
+    CaseStage.APPEAL_WINDOW: "appeal window",
+    CaseStage.APPEAL: "appeal",
+    CaseStage.CLOSED: "closed",
+}
 
 
 class CaseBase:
@@ -144,15 +155,23 @@ class CaseBase:
             events=[self._event(text, actor)] if text is not None else [],
         )
         self._upsert_search_attributes()
+        workflow.set_current_details(self._details())
         self._written = self._progress_now()
-        await workflow.execute_activity_method(CaseActivities.record_progress, progress, **record_options())
+        await workflow.execute_activity_method(
+            CaseActivities.record_progress,
+            progress,
+            **record_options(f"Record the case at the {self._stage.value} stage"),
+        )
 
     def _upsert_search_attributes(self) -> None:
-        next_deadline = (
-            dt.datetime.combine(self._next_deadline[1], dt.time(), tzinfo=dt.UTC)
-            if self._next_deadline
-            else None
-        )
+        next_deadline = None
+        if self._next_deadline and self._lean:
+            step, day = self._next_deadline
+            next_deadline = (
+                window_closes_at(day) if step == "appeal_by" else deadline_instant(day, CLOSE_OF_BUSINESS)
+            )
+        elif self._next_deadline:
+            next_deadline = dt.datetime.combine(self._next_deadline[1], dt.time(), tzinfo=dt.UTC)
         attributes = (self._stage.value, next_deadline)
         if self._lean and attributes == self._attributes:
             return
@@ -163,6 +182,38 @@ class CaseBase:
                 NEXT_DEADLINE.value_set(next_deadline) if next_deadline else NEXT_DEADLINE.value_unset(),
             ]
         )
+
+    # ---- what operations see in the Temporal Web UI ------------------------------------------
+
+    def _waiting_for(self) -> list[str]:
+        """What the case waits for now, and from whom (the workflow adds its steps and requests)."""
+        return []
+
+    def _details(self) -> str:
+        """The case at a glance, in Markdown: stage, what it waits for, the next deadline and what then.
+
+        Ids, stages and dates only: never the applicant's details or staff's words."""
+        lines = [
+            f"**Case {self._input.reference}** ({self._input.locality})",
+            f"**Stage:** {STAGE_NAMES[self._stage]}"
+            + (f" ({self._closed_reason.value})" if self._closed_reason else ""),
+        ]
+        waiting = self._waiting_for()
+        if waiting:
+            lines.append("**Waiting for:**\n" + "\n".join(f"- {item}" for item in waiting))
+        if self._next_deadline:
+            step, day = self._next_deadline
+            if step == "appeal_by":
+                lines.append(
+                    f"**Next deadline:** the appeal window ends with {long_date(day)}: without a request "
+                    f"for appeal the case closes."
+                )
+            else:
+                lines.append(
+                    f"**Next deadline:** {long_date(day)}, 17:00: unless the SPOC has decided by then, the "
+                    f"applicant gets an update letter and the SPOC and manager an escalation."
+                )
+        return "\n\n".join(lines)
 
     # ---- letters and emails ------------------------------------------------------------------
 
@@ -191,7 +242,7 @@ class CaseBase:
         )
         try:
             sent: LetterSent = await workflow.execute_activity_method(
-                CaseActivities.send_letter, request, **mail_options()
+                CaseActivities.send_letter, request, **mail_options(f"Send {code.value} to the applicant")
             )
         except ActivityError as error:
             await self._record(
@@ -214,7 +265,9 @@ class CaseBase:
             dated=self._today(),
         )
         try:
-            await workflow.execute_activity_method(CaseActivities.notify_staff, notice, **mail_options())
+            await workflow.execute_activity_method(
+                CaseActivities.notify_staff, notice, **mail_options(f"Email staff: {kind.value} about {step}")
+            )
         except ActivityError:
             await self._record(f"The {kind.value} email about '{step}' could not be delivered.")
             return

@@ -112,7 +112,7 @@ class InformationRequests(CaseBase):
                 nation=rules.nation,
                 link_valid_after_due=rules.agency_link_valid_after_due,
             ),
-            **mail_options(),
+            **mail_options(f"Ask the agencies for information ({purpose.value})"),
         )
         self._opening.discard(purpose.value)
         for key in keys:
@@ -165,7 +165,13 @@ class InformationRequests(CaseBase):
                         self._chased.add(chase.tag)
                         await self._chase_agency(chase)
                 continue
-            await self._wait_for_request_change(planned[0].event.at - now if planned else None)
+            if planned:
+                first = planned[0]
+                await self._wait_for_request_change(
+                    first.event.at - now, f"Chase {first.key}: {first.event.kind.value} on {first.event.on}"
+                )
+            else:
+                await self._wait_for_request_change(None)
         # Let the last answer's handler record it first, so the chronology reads in order.
         await workflow.wait_condition(workflow.all_handlers_finished)
         answered = sum(1 for key in keys if self._requests[key].state == RequestState.ANSWERED)
@@ -178,11 +184,15 @@ class InformationRequests(CaseBase):
         due_dates = [d for key in keys if (d := self._requests[key].due_on) is not None]
         await self._notify_staff(StaffNoticeKind.INFORMATION_COMPLETE, purpose.value, max(due_dates), 1)
 
-    async def _wait_for_request_change(self, wake_after: timedelta | None) -> None:
+    async def _wait_for_request_change(
+        self, wake_after: timedelta | None, summary: str | None = None
+    ) -> None:
         seen = self._request_changes
         try:
             await workflow.wait_condition(
-                lambda: self._request_changes != seen or self._stopped(), timeout=wake_after
+                lambda: self._request_changes != seen or self._stopped(),
+                timeout=wake_after,
+                timeout_summary=summary,
             )
         except TimeoutError:
             pass
@@ -203,7 +213,7 @@ class InformationRequests(CaseBase):
                     nation=rules.nation,
                     link_valid_after_due=rules.agency_link_valid_after_due,
                 ),
-                **mail_options(),
+                **mail_options(f"Chase {key}: {chase.event.kind.value}"),
             )
         except ActivityError as error:
             await self._record(f"Chasing information request {key} failed: {cause_of(error)}.")
@@ -241,7 +251,7 @@ class InformationRequests(CaseBase):
                         nation=rules.nation,
                         link_valid_after_due=rules.agency_link_valid_after_due,
                     ),
-                    **mail_options(),
+                    **mail_options(f"Resend {resend.key} (resend {resend.generation})"),
                 )
             except ActivityError as error:
                 await self._record(
@@ -267,7 +277,7 @@ class InformationRequests(CaseBase):
                 nation=self._rules.nation,
                 link_valid_after_due=self._rules.agency_link_valid_after_due,
             ),
-            **record_options(),
+            **record_options(f"Record a change to {key}"),
         )
 
     # ---- checks the decisions rest on --------------------------------------------------------
@@ -327,7 +337,7 @@ class InformationRequests(CaseBase):
             await workflow.execute_activity_method(
                 CaseActivities.record_agency_response,
                 args=[self._input.reference, response, self._today()],
-                **record_options(),
+                **record_options(f"Record the answer to {key}"),
             )
         except ActivityError:
             # Only an unknown request fails for good (while requests were still being sent). If the

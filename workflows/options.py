@@ -25,14 +25,16 @@ MAIL_RETRY = RetryPolicy(
 )
 
 
-def record_options() -> dict[str, Any]:
-    """Options for an activity that writes to the database."""
-    return {"start_to_close_timeout": RECORD_TIMEOUT, "retry_policy": RECORD_RETRY}
+def record_options(summary: str | None = None) -> dict[str, Any]:
+    """Options for an activity that writes to the database; `summary` is what the Web UI shows for it
+    (ids and enums only: no personal data)."""
+    return {"start_to_close_timeout": RECORD_TIMEOUT, "retry_policy": RECORD_RETRY, "summary": summary}
 
 
-def mail_options() -> dict[str, Any]:
-    """Options for an activity that sends email (and records what it sent)."""
+def mail_options(summary: str | None = None) -> dict[str, Any]:
+    """Options for an activity that sends email (and records what it sent), with its Web UI summary."""
     return {
+        "summary": summary,
         "start_to_close_timeout": MAIL_TIMEOUT,
         "heartbeat_timeout": MAIL_HEARTBEAT,
         "schedule_to_close_timeout": MAIL_GIVE_UP_AFTER,

@@ -58,7 +58,9 @@ async def await_step(step: Step) -> None:
             continue
         if wait > timedelta(0):
             try:
-                await workflow.wait_condition(_finished_or_moved(step), timeout=wait)
+                await workflow.wait_condition(
+                    _finished_or_moved(step), timeout=wait, timeout_summary=_summary(step, event, due)
+                )
             except TimeoutError:
                 pass
             else:
@@ -77,6 +79,12 @@ async def await_step(step: Step) -> None:
 def _finished_or_moved(step: Step) -> Callable[[], bool]:
     seen = step.dates_version()
     return lambda: step.finished() or step.dates_version() != seen
+
+
+def _summary(step: Step, event: StepEvent, due: dt.date) -> str:
+    if event.kind == StepEventKind.REMINDER:
+        return f"Remind the SPOC on {event.on}: {step.name} due {due}"
+    return f"Deadline {step.name} due {due}: update {event.sequence} on {event.on} unless done"
 
 
 def _next_event(
