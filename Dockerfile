@@ -7,10 +7,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# The locked dependencies first (exact versions, hashes checked), so that the layer is reused until the
+# lock changes; regenerate it with `make lock`.
+COPY requirements/runtime.lock /app/requirements/runtime.lock
+RUN pip install --require-hashes -r requirements/runtime.lock
 COPY . /app
 # Editable, so that the code runs from /app: it reads templates/, localities/ and db/migrations/
-# beside it (core.config.PROJECT_ROOT), which a site-packages install would not carry.
-RUN pip install -e . \
+# beside it (core.config.PROJECT_ROOT), which a site-packages install would not carry. --no-deps: the
+# dependencies are the lock's, nothing is resolved again; `pip check` fails if the lock lacks one.
+RUN pip install --no-deps -e . \
+    && pip check \
     && useradd --system --no-create-home --home-dir /app app \
     && mkdir -p /app/var \
     && chown app /app/var

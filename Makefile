@@ -3,17 +3,48 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install clean-var
+# Every dependency, direct or not, pinned with its hashes. requirements/dev.lock (the dev extra too) is
+# what `make install` (and so `make test` and CI) installs; requirements/runtime.lock is the Dockerfile's.
+DEV_LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+# The locking tool, installed into the venv by `make lock` only.
+UV_VERSION := 0.13.9
+# One resolution for Python 3.11 on every platform (--universal); the hashes cover every file of each
+# pinned release, so the same lock installs on Linux x86_64 and arm64 (the Docker image) and on macOS.
+UV_COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --universal \
+	--generate-hashes --custom-compile-command "make lock"
+
+.PHONY: run test lint install lock clean-var
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+# The locked dependencies, then the project itself without resolving anything again; `pip check` fails if
+# pyproject.toml asks for something the lock does not have (run `make lock`).
+$(VENV)/.installed: pyproject.toml $(DEV_LOCK) | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
 install: $(VENV)/.installed
+
+# Regenerate the locks after a change to the dependencies in pyproject.toml:
+#   make lock
+# which runs
+#   uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes --extra dev \
+#       -o requirements/dev.lock
+#   uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes \
+#       -c requirements/dev.lock -o requirements/runtime.lock
+# uv keeps every version already in a lock that still fits; to move to newer releases deliberately,
+# `make lock UPGRADE=--upgrade` (everything) or `make lock UPGRADE="--upgrade-package holidays"` (one).
+# A new holidays release changes bank holidays, and so case deadlines: upgrade it on purpose, never by
+# accident. The runtime lock takes its versions from the dev lock, so the image runs what the tests ran.
+lock: | $(VENV)/bin/python
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV_COMPILE) --quiet $(UPGRADE) --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) --quiet -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
 
 run: install
 	$(PY) -m devstack.run

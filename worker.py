@@ -19,7 +19,9 @@ from temporalio.worker import Worker
 from activities import build_activities
 from core.config import Settings, get_settings
 from core.localities import policies_from
+from core.telemetry import runtime_for
 from core.temporal import connect, describe
+from db.seed import refuse_development_access_in_production
 from db.session import migrate
 from workflows.calendar_check import CalendarCheckWorkflow, ensure_calendar_check_schedule
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
@@ -44,10 +46,12 @@ def build_worker(settings: Settings, client: Client, executor: ThreadPoolExecuto
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Connect (retrying while Temporal is down, saying so in the log) and poll until `stop` is set."""
+    # Made once: it binds the metrics port (WORKER_METRICS_ADDRESS) when there is one.
+    runtime = runtime_for(settings)
     delay = 0.5
     while not stop.is_set():
         try:
-            client = await connect(settings)
+            client = await connect(settings, runtime=runtime)
         except Exception as error:
             log.warning(
                 "Temporal at %s not reachable (%s); retrying in %.0fs",
@@ -80,6 +84,8 @@ def main() -> None:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     migrate(settings.database_url)
+    # Development staff (published API keys) must not survive into production: refuse to start.
+    refuse_development_access_in_production(settings)
     stop = asyncio.Event()
 
     async def _main() -> None:

@@ -71,7 +71,7 @@ class OutgoingEmail:
 GIVE_UP_AFTER = dt.timedelta(hours=47)
 
 
-def _now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
@@ -81,7 +81,7 @@ def activity_now() -> dt.datetime:
     try:
         return activity.info().current_attempt_scheduled_time.astimezone(dt.UTC)
     except RuntimeError:
-        return _now()
+        return utc_now()
 
 
 class Mailer:
@@ -250,7 +250,7 @@ class Mailer:
             row = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
             assert row is not None
             row.status = "sent"
-            row.sent_at = _now()
+            row.sent_at = utc_now()
             row.last_error = None
             _redact(row)
 

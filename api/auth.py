@@ -38,9 +38,12 @@ class Staff:
             )
 
 
-def staff_with_api_key(session: Session, key: str) -> Staff | None:
-    """The active staff member whose API key this is; None for an unknown or deactivated key."""
+def staff_with_api_key(session: Session, key: str, *, development_allowed: bool = False) -> Staff | None:
+    """The active staff member whose API key this is; None for an unknown, revoked or deactivated key, and
+    for a development user's key unless `development_allowed` (ENVIRONMENT=development)."""
     user = session.scalar(select(StaffUser).where(StaffUser.api_key_hash == hash_api_key(key)))
     if user is None or not user.active:
+        return None
+    if user.development_only and not development_allowed:
         return None
     return Staff(id=user.id, name=user.name, role=user.role, localities=frozenset(user.locality_keys))

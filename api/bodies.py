@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, EmailStr
 
-from workflows.models import (
+from domain.application import one_mailbox
+from domain.decisions import (
     AgencyResponse,
     AppealOutcome,
     ExtendRequest,
@@ -35,8 +36,19 @@ def known_fields_only(model: type[BaseModel]) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _one_mailbox_as_sent(value: Any) -> Any:
+    # Before EmailStr, which would quietly take the address out of "Name <address>" or trim spaces.
+    return one_mailbox(value) if isinstance(value, str) else value
+
+
+class ResendRequestInput(ResendRequest):
+    """A resend as the API takes it: `to` is exactly one address (no list, no name, no line breaks)."""
+
+    to: Annotated[EmailStr, BeforeValidator(_one_mailbox_as_sent)] | None = None
+
+
 AgencyResponseBody = Annotated[AgencyResponse, known_fields_only(AgencyResponse)]
-ResendRequestBody = Annotated[ResendRequest, known_fields_only(ResendRequest)]
+ResendRequestBody = Annotated[ResendRequestInput, known_fields_only(ResendRequest)]
 ExtendRequestBody = Annotated[ExtendRequest, known_fields_only(ExtendRequest)]
 WaiveRequestBody = Annotated[WaiveRequest, known_fields_only(WaiveRequest)]
 ThresholdDecisionBody = Annotated[ThresholdDecision, known_fields_only(ThresholdDecision)]

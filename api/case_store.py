@@ -4,13 +4,14 @@ is built from its locality's policy."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import HTTPException, status
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Attachment, Case, OutboxMessage, ReferenceCounter
+from db.models import Attachment, Case, OutboxMessage, ReferenceCounter, Submission
 from domain.application import Application
 from domain.policy import LocalityPolicy
 from domain.threshold import ThresholdAssessment
@@ -123,11 +124,24 @@ def store_case(
 
 
 def forget_case(sessions: sessionmaker[Session], *, reference: str) -> None:
-    """Remove a case whose workflow could not start, so that nothing half-opened is kept."""
+    """Remove a case whose workflow could not start, so that nothing half-opened is kept, and give its
+    number back when it is still the locality's last: the next application takes it, leaving no gap. (Only
+    if another application was numbered in between does the number stay unused.)"""
     with sessions.begin() as session:
         case = session.scalar(select(Case).where(Case.reference == reference))
-        if case is not None:
-            session.delete(case)
+        if case is None:
+            return
+        session.delete(case)
+        year, number = reference.rsplit("-", 2)[1:]
+        session.execute(
+            update(ReferenceCounter)
+            .where(
+                ReferenceCounter.locality == case.locality,
+                ReferenceCounter.year == int(year),
+                ReferenceCounter.last_number == int(number),
+            )
+            .values(last_number=int(number) - 1)
+        )
 
 
 def case_in_localities(session: Session, *, reference: str, localities: frozenset[str]) -> Case | None:
@@ -178,3 +192,53 @@ def failed_mail_of(
             Case.locality.in_(localities)
         )
     return list(session.scalars(query))
+
+
+def store_submission(
+    session: Session, *, case: Case, kind: str, key: str, body: dict[str, Any], submitted_by: str
+) -> int:
+    """Keep what staff or an agency submitted (texts included) before the workflow hears of it; the id of
+    the same submission again when an action is retried with its Idempotency-Key."""
+    existing = session.scalar(
+        select(Submission.id).where(Submission.case_id == case.id, Submission.submission_key == key)
+    )
+    if existing is not None:
+        return existing
+    submission = Submission(
+        case_id=case.id,
+        kind=kind,
+        submission_key=key,
+        body=body,
+        submitted_by=submitted_by[:300],
+        submitted_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(submission)
+    try:
+        session.commit()
+    except IntegrityError:  # the same retry, a moment earlier
+        session.rollback()
+        found = session.scalar(
+            select(Submission.id).where(Submission.case_id == case.id, Submission.submission_key == key)
+        )
+        assert found is not None
+        return found
+    return submission.id
+
+
+def forget_submission(session: Session, submission_id: int) -> None:
+    """A submission the workflow refused: nothing of it is kept."""
+    session.execute(delete(Submission).where(Submission.id == submission_id))
+    session.commit()
+
+
+def store_agency_submission(
+    sessions: sessionmaker[Session], *, reference: str, key: str, body: dict[str, Any], submitted_by: str
+) -> int:
+    """An agency's answer through its link, kept before the case workflow hears of it."""
+    with sessions() as session:
+        case = session.scalar(select(Case).where(Case.reference == reference))
+        if case is None:
+            raise LookupError(f"no case {reference}")
+        return store_submission(
+            session, case=case, kind="agency_response", key=key, body=body, submitted_by=submitted_by
+        )

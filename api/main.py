@@ -6,19 +6,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.agency.sessions import redact_link_tokens_in_access_logs
 from api.agency.views import ShowPage, show_page
+from api.body_limit import RequestBodyLimit
 from api.errors import request_validation_error_handler
+from api.metrics import instrument
 from api.pages import mount_assets
-from api.routes import agency, case_actions, cases, dev_mail, eligibility, mail
+from api.routes import agency, case_actions, cases, codec, dev_mail, eligibility, health, mail
+from api.security_headers import SecurityHeaders
 from core.config import get_settings
 from core.localities import policies_from
 from core.temporal import TemporalConnection
+from db.seed import refuse_development_access_in_production
 from db.session import engine_for
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # A bad policy file stops start-up here, naming the file and the field.
     app.state.policies = policies_from(settings.localities_dir)
     app.state.engine = engine_for(settings.database_url)
+    # Production does not start while development staff (published keys) could still sign in.
+    refuse_development_access_in_production(settings)
     app.state.temporal = TemporalConnection(settings)
     app.state.temporal.start()
     yield
@@ -38,6 +42,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    # No API documentation in production: there it would only map the service for strangers.
+    documented = get_settings().environment != "production"
     app = FastAPI(
         title="Community Trigger (ASB Case Review)",
         version="0.1.0",
@@ -45,6 +51,9 @@ def create_app() -> FastAPI:
             "Runs the ASB Case Review, known as the Community Trigger: applications, working-day "
             "deadlines, agency information requests, the review panel, letters and appeals."
         ),
+        docs_url="/docs" if documented else None,
+        redoc_url="/redoc" if documented else None,
+        openapi_url="/openapi.json" if documented else None,
         lifespan=lifespan,
     )
     app.include_router(eligibility.router)
@@ -53,30 +62,19 @@ def create_app() -> FastAPI:
     app.include_router(mail.router)
     app.include_router(dev_mail.router)
     app.include_router(agency.router)
+    app.include_router(health.router)
+    app.include_router(codec.router)
     mount_assets(app)
     redact_link_tokens_in_access_logs()
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     # An agency page whose session was refused: the dependency that refused it chose the page.
     app.add_exception_handler(ShowPage, show_page)
+    app.add_middleware(RequestBodyLimit)
+    # Outside the body limit, so that its 413s carry the headers too.
+    app.add_middleware(SecurityHeaders)
 
-    @app.get("/health", tags=["operations"])
-    async def health(request: Request) -> JSONResponse:
-        """200 when the database and Temporal both answer; 503 naming what does not."""
-        checks: dict[str, str] = {}
-        try:
-            with request.app.state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as error:
-            checks["database"] = f"unavailable: {type(error).__name__}"
-        temporal: TemporalConnection = request.app.state.temporal
-        checks["temporal"] = "ok" if temporal.client is not None else f"unavailable: {temporal.last_error}"
-        healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ok" if healthy else "unhealthy", "checks": checks},
-            status_code=200 if healthy else 503,
-        )
-
+    # Last, so that its middleware is the outermost and counts every answer, other middleware's too.
+    instrument(app)
     return app
 
 

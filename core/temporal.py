@@ -8,9 +8,10 @@ import logging
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
+from core.codec import data_converter_for
 from core.config import Settings
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
@@ -51,9 +52,10 @@ def describe(settings: Settings) -> str:
     return f"{options['target_host']} namespace {options['namespace']}{secure}"
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client; `runtime` (core/telemetry.py) reports its and its workers' metrics, else the SDK default."""
     options = connect_options(settings)
-    return await Client.connect(**options, data_converter=pydantic_data_converter)
+    return await Client.connect(**options, data_converter=data_converter_for(settings), runtime=runtime)
 
 
 class TemporalConnection:

@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -62,9 +64,13 @@ class StaffUser(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     role: Mapped[str] = mapped_column(String(30))
-    # SHA-256 of the personal API key; the key itself is shown once and never stored.
-    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 of the personal API key; the key itself is shown once and never stored. None: no key works
+    # (revoked) until a new one is issued.
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Seeded for `make run` with a published key: refused unless ENVIRONMENT=development, and the API
+    # will not start in production while one is active.
+    development_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime]
     localities: Mapped[list[StaffLocality]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -103,7 +109,7 @@ class Case(Base):
     application: Mapped[dict[str, Any]]
     # The automatic threshold assessment, beside which the SPOC sees the agencies' answers.
     assessment: Mapped[dict[str, Any]]
-    # Decisions and arrangements as recorded (JSON documents, shapes in workflows.models).
+    # Decisions and arrangements as recorded (JSON documents, shapes in domain.decisions).
     threshold_decision: Mapped[dict[str, Any] | None]
     review_meeting: Mapped[dict[str, Any] | None]
     impact_statement: Mapped[dict[str, Any] | None]
@@ -179,6 +185,9 @@ class InformationRequest(Base):
     delivery: Mapped[str] = mapped_column(String(20), default="pending")
     # How many times the SPOC has resent it with a new link (each resend revokes the earlier links).
     resent_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The day (London) the agency last asked for a new link: the SPOC is told once a day at most, and
+    # asking again the same day sends the case nothing.
+    new_link_requested_on: Mapped[dt.date | None] = mapped_column(Date)
 
     case: Mapped[Case] = relationship(back_populates="information_requests")
     attachments: Mapped[list[Attachment]] = relationship(
@@ -278,6 +287,24 @@ class ChronologyEntry(Base):
     case: Mapped[Case] = relationship(back_populates="chronology")
 
 
+class Submission(Base):
+    """What a member of staff or an agency submitted about a case, in full (domain/decisions.py): the
+    texts stay here, and the case workflow is told only this row's id, with the enums it decides by."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("case_id", "submission_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # threshold_decision, review_meeting, ..., agency_response, resend, extension, waiver.
+    kind: Mapped[str] = mapped_column(String(40))
+    # The update's id (from the Idempotency-Key): a retried action finds its submission again.
+    submission_key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]]
+    submitted_by: Mapped[str] = mapped_column(String(300))
+    submitted_at: Mapped[dt.datetime]
+
+
 class OutboxMessage(Base):
     """Every email, recorded before it is sent, so that a retry never sends what already went."""
 
@@ -320,3 +347,8 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     case_reference: Mapped[str | None] = mapped_column(String(30), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
+    # Refusals that anyone can cause in bulk (an unknown link, a repeated request) are counted, not written
+    # one by one: one row a day for each kind stands for all of them, `at` the latest. `tally_key` names
+    # that row (a hash of the day and the kind); None for every other entry.
+    occurrences: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    tally_key: Mapped[str | None] = mapped_column(String(64), unique=True)

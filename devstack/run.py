@@ -137,6 +137,10 @@ def stack_from(environ: Mapping[str, str]) -> Stack:
         }
     )
     env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{stack.api_port}")
+    # The Web UI calls the API's codec endpoint from the browser.
+    env.setdefault(
+        "CODEC_ALLOWED_ORIGINS", f"http://localhost:{stack.ui_port},http://127.0.0.1:{stack.ui_port}"
+    )
     for name in ("SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_USE_TLS"):
         env.pop(name, None)
     stack.env.update(env)
@@ -172,6 +176,9 @@ def child_specs(stack: Stack) -> list[ChildSpec]:
                 "--ui-port",
                 str(stack.ui_port),
                 "--ui-disable-news-fetch",  # nothing is fetched from the internet
+                # Payloads are encrypted (core/codec.py): the Web UI decodes them through the API.
+                "--ui-codec-endpoint",
+                f"http://localhost:{stack.api_port}/codec",
                 *search_attributes,
                 "--log-level",
                 "warn",

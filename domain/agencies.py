@@ -6,19 +6,22 @@ only its own part of the application.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from domain.application import Application, Incident, ReportedTo
 from domain.policy import Agency, AgencyKind, LocalityPolicy
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50] or "agency"
+def _digest(text: str) -> str:
+    normalised = " ".join(re.sub(r"[^a-z0-9]+", " ", text.casefold()).split())
+    return hashlib.sha256(normalised.encode()).hexdigest()[:12]
 
 
 def agency_key(agency: Agency | None, name: str) -> str:
-    """The key of an agency to ask: its policy key, or one made from the name of an unlisted one."""
-    return agency.key if agency else f"unlisted-{_slug(name)}"
+    """The key of an agency to ask: its policy key, or, for an organisation not in the policy, one made
+    from a digest of the name the applicant typed (keys travel through Temporal; names must not)."""
+    return agency.key if agency else f"unlisted-{_digest(name)}"
 
 
 def incidents_reported_to(application: Application, policy: LocalityPolicy, key: str) -> list[Incident]:

@@ -8,8 +8,41 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+
+def one_mailbox(value: str) -> str:
+    """`value` if it is exactly one email address (name@example.org): not a list, no display name, no
+    spaces or line breaks. Letters go to it as it stands, so anything else would send them elsewhere too.
+
+    Raises a ValueError (pydantic's, so that a 422 carries the message as it is) saying what to correct.
+    """
+    if any(character in value for character in ",;"):
+        raise PydanticCustomError("email_address", "Enter one email address only")
+    if any(character in value for character in '<>()"'):
+        raise PydanticCustomError("email_address", "Enter the email address only, without a name")
+    if "@" in value and any(character.isspace() or not character.isprintable() for character in value):
+        raise PydanticCustomError("email_address", "Enter an email address without spaces or line breaks")
+    try:
+        # No look-ups (pure); `.test` addresses are allowed for trials, reserved names otherwise refused.
+        validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as error:
+        raise PydanticCustomError(
+            "email_address", "Enter an email address in the correct format, like name@example.com"
+        ) from error
+    return value
+
+
+def _one_mailbox_or_blank(value: str) -> str:
+    # Blank is no address at all: `check_application` then asks for one if letters are to go by email.
+    return value if value == "" else one_mailbox(value)
+
+
+Mailbox = Annotated[str, AfterValidator(_one_mailbox_or_blank)]
 
 
 class _Form(BaseModel):
@@ -31,7 +64,7 @@ class ContactPreference(StrEnum):
 
 class Applicant(_Form):
     name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
+    email: Mailbox | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     address: str | None = Field(default=None, max_length=500)
     postcode: str | None = Field(default=None, max_length=10)

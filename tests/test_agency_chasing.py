@@ -19,7 +19,7 @@ from db.models import AccessToken, AuditEntry, InformationRequest, OutboxMessage
 from domain.calendar import add_working_days, is_working_day, london_date
 from domain.deadlines import working_days_before
 from domain.links import hash_token, link_expires_at
-from tests.conftest import CaseService, application
+from tests.support import CaseService, application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

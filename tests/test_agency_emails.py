@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from activities.case import STEP_DESCRIPTIONS
+from activities.notices import STEP_DESCRIPTIONS
 from activities.rendering import TEMPLATES, Rendered, Renderer
 from core.config import PROJECT_ROOT
 from core.localities import load_policies

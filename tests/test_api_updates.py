@@ -24,8 +24,8 @@ from api import case_updates
 from api.routes.case_actions import NOT_ANSWERED_IN_TIME
 from db.models import AuditEntry, Case, ChronologyEntry
 from domain.calendar import london_date
-from tests.conftest import CaseService, application
 from tests.stack import own_stack, start_dev_server
+from tests.support import CaseService, application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 
 from activities.calendar import CalendarActivities
@@ -23,7 +22,8 @@ from core.localities import load_policies
 from domain import calendar
 from domain.calendar import WorkingCalendar, add_working_days, installed_calendar, is_working_day
 from domain.legacy_bank_holidays import legacy_calendar
-from tests.conftest import CaseService, application
+from tests import support
+from tests.support import CaseService, application
 from workflows.calendar_check import CalendarCheckWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 from workflows.models import BankHolidays, CalendarCheckResult
@@ -84,7 +84,7 @@ async def test_histories_replay_after_the_installed_holidays_change(path: Path, 
     assert add_working_days(dt.date(2026, 6, 1), 10, NATION) != before
     history = WorkflowHistory.from_json(f"Case:{path.stem}", path.read_text())
     replayer = Replayer(
-        workflows=[CaseWorkflow], data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER
+        workflows=[CaseWorkflow], data_converter=support.DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
     )
     await replayer.replay_workflow(history)
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from db.models import Case, ChronologyEntry, Letter
 from domain.calendar import add_working_days, is_working_day, london_date
 from domain.deadlines import working_days_before
-from tests.conftest import CaseService, application
+from tests.support import CaseService, application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from domain.calendar import add_working_days, is_working_day
-from tests.conftest import CaseService, application
+from tests.support import CaseService, application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -14,24 +14,23 @@ from typing import Any
 
 import pytest
 
-from activities.case import STEP_DESCRIPTIONS, CaseActivities
+from activities.case import CaseActivities
+from activities.notices import STEP_DESCRIPTIONS
 from activities.rendering import TEMPLATES, Rendered, Renderer
 from core.localities import load_policies
 from db.models import Case
 from domain.agencies import agencies_to_ask
 from domain.application import Application
-from domain.policy import AppealRoute, LocalityPolicy
-from workflows.models import (
+from domain.decisions import (
     AppealRequest,
-    LetterCode,
     PanelDecision,
     Recommendation,
     ReviewMeeting,
-    StaffNotice,
-    StaffNoticeKind,
     ThresholdDecision,
     Withdrawal,
 )
+from domain.policy import AppealRoute, LocalityPolicy
+from workflows.models import LetterCode, StaffNotice, StaffNoticeKind
 
 REFERENCE = "CT-BLA-2026-0007"
 APPLICANT = "Siobhán O'Neill"

@@ -30,7 +30,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.models import OutboxMessage
 from devstack.mail_sink import MailSink
-from tests.conftest import CaseService, application
 from tests.stack import (
     WorkerProcess,
     end_killed_attempt,
@@ -40,6 +39,7 @@ from tests.stack import (
     wait_until,
     workflow_status,
 )
+from tests.support import CaseService, application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -13,7 +13,8 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.calendar import LONDON, add_working_days, is_working_day
-from tests.conftest import CaseService, application
+from tests import support
+from tests.support import CaseService, application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -74,9 +75,12 @@ async def test_a_case_reads_at_a_glance_in_the_web_ui(service: CaseService) -> N
         for event in history.events
         if event.HasField("activity_task_scheduled_event_attributes")
     ]
+    # Summaries go through the payload codec like every payload: decode them as the Web UI's codec does.
+    codec = support.DATA_CONVERTER.payload_codec
+    assert codec is not None
     converter = pydantic_data_converter.payload_converter
-    timer_texts = [converter.from_payload(summary, str) for summary in timers]
-    activity_texts = [converter.from_payload(summary, str) for summary in activities]
+    timer_texts = [converter.from_payload(summary, str) for summary in await codec.decode(timers)]
+    activity_texts = [converter.from_payload(summary, str) for summary in await codec.decode(activities)]
     assert any(text.startswith("Remind the SPOC on") and "threshold_decision" in text for text in timer_texts)
     assert "Send letter-1 to the applicant" in activity_texts
     assert "Ask the agencies for information (threshold)" in activity_texts

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from domain.calendar import add_working_days
-from tests.conftest import CaseService, application
+from tests.support import CaseService, application
 from workflows import models
 
 

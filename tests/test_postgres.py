@@ -44,7 +44,7 @@ from devstack.mail_sink import MailSink
 from domain.application import Application
 from domain.policy import LocalityPolicy
 from domain.threshold import assess
-from tests import conftest
+from tests import support
 from workflows.models import (
     CaseProgress,
     CaseStage,
@@ -217,7 +217,7 @@ def store(
     key: str | None = None,
     **overrides: Any,
 ) -> tuple[str, bool]:
-    application = Application.model_validate(conftest.application(today=received_on, **overrides))
+    application = Application.model_validate(support.application(today=received_on, **overrides))
     assessment = assess(application, policy.threshold, received_on)
     return store_case(
         session_factory(settings.database_url),

@@ -18,8 +18,8 @@ from temporalio.worker import Worker
 
 from devstack.mail_sink import MailSink
 from scripts.replay_running_cases import replay_running
-from tests.conftest import application
 from tests.stack import own_stack, start_dev_server
+from tests.support import application
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

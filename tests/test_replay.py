@@ -2,7 +2,8 @@
 
 A change to the workflow that would break a case already running (a non-deterministic change without
 `workflow.patched`) fails here. Histories are recorded by the end-to-end tests with RECORD_HISTORIES=1
-(see the README) and committed under tests/histories/.
+(see the README) and committed under tests/histories/. Released ones are listed with their sha256 in
+tests/histories/MANIFEST.sha256 and never re-recorded (tests/test_history_manifest.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests import support
 from workflows.case import AGENCY_CHASING, LEAN_HISTORY, WORKFLOW_RUNNER, CaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -67,6 +68,6 @@ def patches_in(path: Path) -> set[str]:
 async def test_replay_stored_history_with_current_workflow_code(path: Path) -> None:
     history = WorkflowHistory.from_json(f"Case:{path.stem}", path.read_text())
     replayer = Replayer(
-        workflows=[CaseWorkflow], data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER
+        workflows=[CaseWorkflow], data_converter=support.DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
     )
     await replayer.replay_workflow(history)

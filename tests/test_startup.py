@@ -4,10 +4,14 @@ what is wrong) while Temporal is not up yet, without saving anything they could 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import logging
+import os
 import secrets
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +25,9 @@ import worker
 from api.main import create_app
 from core.config import DEVELOPMENT_SECRET_KEY, PROJECT_ROOT, Settings, get_settings
 from db.models import Case
+from db.seed import seed_development_staff
 from db.session import engine_for, migrate
-from tests import conftest
+from tests import support
 
 
 def _closed_port() -> int:
@@ -52,11 +57,17 @@ def test_validate_settings_production_refuses_short_secret_key() -> None:
 def test_validate_settings_production_accepts_random_secret_key() -> None:
     key = secrets.token_urlsafe(30)
     assert len(key) == 40
+    payload_keys = f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
-    settings = Settings(environment="production", secret_key=key, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(environment="production", secret_key=key, payload_keys=payload_keys, _env_file=None)  # type: ignore[call-arg]
 
     assert settings.secret_key == key
     assert not settings.is_development
+
+
+def test_validate_settings_production_refuses_no_payload_keys() -> None:
+    with pytest.raises(ValidationError, match="PAYLOAD_KEYS"):
+        Settings(environment="production", secret_key=secrets.token_urlsafe(30), _env_file=None)  # type: ignore[call-arg]
 
 
 def test_validate_settings_development_accepts_default_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +156,7 @@ def test_start_api_unreachable_temporal_reports_unhealthy(api_without_temporal: 
 
 
 def test_post_case_unreachable_temporal_answers_503_and_stores_nothing(api_without_temporal: str) -> None:
-    body = conftest.application(today=dt.date.today())
+    body = support.application(today=dt.date.today())
 
     with TestClient(create_app()) as client:
         response = client.post("/api/cases", json=body, headers={"Idempotency-Key": "startup-test-0001"})
@@ -155,3 +166,29 @@ def test_post_case_unreachable_temporal_answers_503_and_stores_nothing(api_witho
     assert "unavailable" in detail
     assert "nothing was saved" in detail
     assert _count_cases(api_without_temporal) == 0
+
+
+def test_worker_refuses_to_start_in_production_while_development_staff_exist(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'seeded.db'}"
+    migrate(database_url)
+    development = Settings(environment="development", database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    seed_development_staff(development)
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "PAYLOAD_KEYS": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    finished = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "worker.py")],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode != 0
+    assert "revoke-development-access" in finished.stderr

@@ -23,6 +23,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import WorkingCalendar, add_working_days, long_date
     from domain.deadlines import StepEvent, StepEventKind, step_events, window_closes_at
+    from domain.decisions import ThresholdOutcome
     from workflows.case_base import (
         AGENCY_CHASING,
         LEAN_HISTORY,
@@ -33,23 +34,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ActionResult,
         Actor,
-        AppealOutcome,
-        AppealRequest,
+        AppealOutcomeRecord,
+        AppealRequestRecord,
         BankHolidays,
         CalendarChange,
         CaseInput,
         CaseStage,
         CaseStatus,
         ClosedReason,
-        ImpactStatement,
+        ImpactStatementRecord,
         InformationPurpose,
         LetterCode,
-        PanelDecision,
-        ReviewMeeting,
+        PanelDecisionRecord,
+        ReviewMeetingRecord,
         StaffNoticeKind,
-        ThresholdDecision,
-        ThresholdOutcome,
-        Withdrawal,
+        ThresholdDecisionRecord,
+        WithdrawalRecord,
     )
     from workflows.search_attributes import search_attributes_at_start
     from workflows.steps import Step, await_step
@@ -84,12 +84,12 @@ class CaseWorkflow(InformationRequests):
     def __init__(self, case: CaseInput) -> None:
         super().__init__(case)
         self._init_requests()
-        self._threshold_decision: ThresholdDecision | None = None
-        self._review_meeting: ReviewMeeting | None = None
-        self._impact_statement: ImpactStatement | None = None
-        self._panel_decision: PanelDecision | None = None
-        self._appeal_request: AppealRequest | None = None
-        self._appeal_outcome: AppealOutcome | None = None
+        self._threshold_decision: ThresholdDecisionRecord | None = None
+        self._review_meeting: ReviewMeetingRecord | None = None
+        self._impact_statement: ImpactStatementRecord | None = None
+        self._panel_decision: PanelDecisionRecord | None = None
+        self._appeal_request: AppealRequestRecord | None = None
+        self._appeal_outcome: AppealOutcomeRecord | None = None
 
     # ---- the lifecycle ----------------------------------------------------------------------
 
@@ -288,7 +288,7 @@ class CaseWorkflow(InformationRequests):
     # ---- decisions (updates) ----------------------------------------------------------------
 
     @workflow.update
-    async def threshold_decision(self, actor: Actor, decision: ThresholdDecision) -> ActionResult:
+    async def threshold_decision(self, actor: Actor, decision: ThresholdDecisionRecord) -> ActionResult:
         self._threshold_decision = decision
         # The case moves on as soon as the decision is taken; its letter follows from the main loop.
         next_stage = CaseStage.REVIEW if decision.outcome == ThresholdOutcome.MET else CaseStage.APPEAL_WINDOW
@@ -299,37 +299,38 @@ class CaseWorkflow(InformationRequests):
         below = " (accepted below the threshold)" if decision.below_threshold else ""
         ground = f" as {decision.rejection_ground.value}" if decision.rejection_ground else ""
         await self._record(
-            f"Threshold decision: {decision.outcome.value}{ground}{below}. Reasons: {decision.reasons}",
-            actor.label,
-            {"threshold_decision": decision.model_dump(mode="json")},
+            f"Threshold decision: {decision.outcome.value}{ground}{below}.",
+            actor,
+            self._decision("threshold_decision", decision, decision.submission_id),
+            decision.submission_id,
         )
         return ActionResult(
             stage=next_stage, message=f"Threshold decision recorded: {decision.outcome.value}."
         )
 
     @threshold_decision.validator
-    def _validate_threshold_decision(self, actor: Actor, decision: ThresholdDecision) -> None:
+    def _validate_threshold_decision(self, actor: Actor, decision: ThresholdDecisionRecord) -> None:
         self._require_stage(CaseStage.THRESHOLD_CHECK, action="the threshold decision")
         if self._threshold_decision is not None:
             raise ApplicationError("The threshold decision has already been recorded.", type="StageConflict")
         self._require_information(InformationPurpose.THRESHOLD, "the threshold decision")
 
     @workflow.update
-    async def review_meeting(self, actor: Actor, meeting: ReviewMeeting) -> ActionResult:
+    async def review_meeting(self, actor: Actor, meeting: ReviewMeetingRecord) -> ActionResult:
         rescheduled = self._review_meeting is not None
         self._review_meeting = meeting
         when = meeting.meeting_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         yos = "; Youth Offending Service invited" if meeting.youth_offending_service_invited else ""
         await self._record(
-            f"Review meeting {'rescheduled' if rescheduled else 'scheduled'} for {when} "
-            f"at {meeting.location} with {len(meeting.attendees)} attendees{yos}.",
-            actor.label,
-            {"review_meeting": meeting.model_dump(mode="json")},
+            f"Review meeting {'rescheduled' if rescheduled else 'scheduled'} for {when}{yos}.",
+            actor,
+            self._decision("review_meeting", meeting, meeting.submission_id),
+            meeting.submission_id,
         )
         return ActionResult(stage=self._stage, message="Review meeting recorded.")
 
     @review_meeting.validator
-    def _validate_review_meeting(self, actor: Actor, meeting: ReviewMeeting) -> None:
+    def _validate_review_meeting(self, actor: Actor, meeting: ReviewMeetingRecord) -> None:
         self._require_stage(CaseStage.REVIEW, action="the review meeting")
         if self._panel_decision is not None:
             raise ApplicationError(
@@ -337,36 +338,38 @@ class CaseWorkflow(InformationRequests):
             )
 
     @workflow.update
-    async def impact_statement(self, actor: Actor, statement: ImpactStatement) -> ActionResult:
+    async def impact_statement(self, actor: Actor, statement: ImpactStatementRecord) -> ActionResult:
         self._impact_statement = statement
         await self._record(
             f"Personal impact statement arrangement recorded: {statement.method.value}.",
-            actor.label,
-            {"impact_statement": statement.model_dump(mode="json")},
+            actor,
+            self._decision("impact_statement", statement, statement.submission_id),
+            statement.submission_id,
         )
         return ActionResult(stage=self._stage, message="Impact statement arrangement recorded.")
 
     @impact_statement.validator
-    def _validate_impact_statement(self, actor: Actor, statement: ImpactStatement) -> None:
+    def _validate_impact_statement(self, actor: Actor, statement: ImpactStatementRecord) -> None:
         self._require_stage(CaseStage.REVIEW, action="the impact statement")
         if self._panel_decision is not None:
             raise ApplicationError("The panel has already decided.", type="StageConflict")
 
     @workflow.update
-    async def panel_decision(self, actor: Actor, decision: PanelDecision) -> ActionResult:
+    async def panel_decision(self, actor: Actor, decision: PanelDecisionRecord) -> ActionResult:
         self._panel_decision = decision
         self._stage = CaseStage.APPEAL_WINDOW
         await self._record(
-            f"Panel decision recorded with {len(decision.recommendations)} recommendations.",
-            actor.label,
-            {"panel_decision": decision.model_dump(mode="json")},
+            f"Panel decision recorded with {decision.recommendation_count} recommendations.",
+            actor,
+            self._decision("panel_decision", decision, decision.submission_id),
+            decision.submission_id,
         )
         return ActionResult(
             stage=CaseStage.APPEAL_WINDOW, message="Panel decision recorded; Letter 3 follows."
         )
 
     @panel_decision.validator
-    def _validate_panel_decision(self, actor: Actor, decision: PanelDecision) -> None:
+    def _validate_panel_decision(self, actor: Actor, decision: PanelDecisionRecord) -> None:
         self._require_stage(CaseStage.REVIEW, action="the panel decision")
         if self._panel_decision is not None:
             raise ApplicationError("The panel decision has already been recorded.", type="StageConflict")
@@ -384,34 +387,36 @@ class CaseWorkflow(InformationRequests):
             )
 
     @workflow.update
-    async def withdraw(self, actor: Actor, withdrawal: Withdrawal) -> ActionResult:
+    async def withdraw(self, actor: Actor, withdrawal: WithdrawalRecord) -> ActionResult:
         self._withdrawal = withdrawal
         await self._record(
             f"Application withdrawn at the {self._stage.value} stage "
-            f"(asked by the {withdrawal.requested_by}). Reason: {withdrawal.reason}",
-            actor.label,
-            {"withdrawal": withdrawal.model_dump(mode="json")},
+            f"(asked by the {withdrawal.requested_by}).",
+            actor,
+            self._decision("withdrawal", withdrawal, withdrawal.submission_id),
+            withdrawal.submission_id,
         )
         return ActionResult(stage=CaseStage.CLOSED, message="Withdrawal recorded; the case will close.")
 
     @withdraw.validator
-    def _validate_withdraw(self, actor: Actor, withdrawal: Withdrawal) -> None:
+    def _validate_withdraw(self, actor: Actor, withdrawal: WithdrawalRecord) -> None:
         self._require_stage(
             *(stage for stage in CaseStage if stage != CaseStage.CLOSED), action="a withdrawal"
         )
 
     @workflow.update
-    async def appeal_request(self, actor: Actor, request: AppealRequest) -> ActionResult:
+    async def appeal_request(self, actor: Actor, request: AppealRequestRecord) -> ActionResult:
         self._appeal_request = request
         await self._record(
             f"Request for appeal received on {long_date(request.received_on)}.",
-            actor.label,
-            {"appeal_request": request.model_dump(mode="json")},
+            actor,
+            self._decision("appeal_request", request, request.submission_id),
+            request.submission_id,
         )
         return ActionResult(stage=CaseStage.APPEAL, message="Request for appeal recorded.")
 
     @appeal_request.validator
-    def _validate_appeal_request(self, actor: Actor, request: AppealRequest) -> None:
+    def _validate_appeal_request(self, actor: Actor, request: AppealRequestRecord) -> None:
         self._require_stage(CaseStage.APPEAL_WINDOW, action="a request for appeal")
         appeal_by = self._deadlines.get("appeal_by")
         if appeal_by is None:
@@ -427,17 +432,18 @@ class CaseWorkflow(InformationRequests):
             raise ApplicationError("received_on cannot be in the future.", type="StageConflict")
 
     @workflow.update
-    async def appeal_outcome(self, actor: Actor, outcome: AppealOutcome) -> ActionResult:
+    async def appeal_outcome(self, actor: Actor, outcome: AppealOutcomeRecord) -> ActionResult:
         self._appeal_outcome = outcome
         await self._record(
             f"Appeal outcome recorded: {'upheld' if outcome.upheld else 'not upheld'}.",
-            actor.label,
-            {"appeal_outcome": outcome.model_dump(mode="json")},
+            actor,
+            self._decision("appeal_outcome", outcome, outcome.submission_id),
+            outcome.submission_id,
         )
         return ActionResult(stage=CaseStage.CLOSED, message="Appeal outcome recorded; the case will close.")
 
     @appeal_outcome.validator
-    def _validate_appeal_outcome(self, actor: Actor, outcome: AppealOutcome) -> None:
+    def _validate_appeal_outcome(self, actor: Actor, outcome: AppealOutcomeRecord) -> None:
         self._require_stage(CaseStage.APPEAL, action="the appeal outcome")
         if self._appeal_outcome is not None:
             raise ApplicationError("The appeal outcome has already been recorded.", type="StageConflict")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadlines import CLOSE_OF_BUSINESS, window_closes_at
     from domain.legacy_bank_holidays import legacy_calendar
     from workflows.models import (
+        Actor,
         CaseInput,
         CaseProgress,
         CaseStage,
@@ -29,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         LetterSent,
         StaffNotice,
         StaffNoticeKind,
-        Withdrawal,
+        WithdrawalRecord,
     )
     from workflows.options import mail_options, record_options
     from workflows.search_attributes import CASE_STAGE, NEXT_DEADLINE
@@ -85,7 +87,7 @@ class CaseBase:
         self._deadline_basis: dict[str, tuple[dt.date, int]] = {}
         self._next_deadline: tuple[str, dt.date] | None = None
         self._event_count = 0
-        self._withdrawal: Withdrawal | None = None
+        self._withdrawal: WithdrawalRecord | None = None
         # Set in `run` from the patch markers (False on replay of cases started before each patch).
         self._chasing = False
         self._lean = False
@@ -128,9 +130,26 @@ class CaseBase:
 
     # ---- the case record ---------------------------------------------------------------------
 
-    def _event(self, text: str, actor: str = SYSTEM) -> ChronologyEvent:
+    def _event(
+        self, text: str, actor: Actor | str = SYSTEM, submission_id: int | None = None
+    ) -> ChronologyEvent:
         self._event_count += 1
-        return ChronologyEvent(key=f"e{self._event_count:04d}", at=workflow.now(), actor=actor, event=text)
+        return ChronologyEvent(
+            key=f"e{self._event_count:04d}",
+            at=workflow.now(),
+            actor=actor.label if isinstance(actor, Actor) else actor,
+            event=text,
+            staff_id=actor.user_id if isinstance(actor, Actor) else None,
+            submission_id=submission_id,
+        )
+
+    @staticmethod
+    def _decision(column: str, record: BaseModel, submission_id: int | None) -> dict[str, dict[str, object]]:
+        """What the case record keeps of a decision: the submission to copy into `column` (the texts stay
+        in the database), or, for cases from before submissions, the decision itself."""
+        if submission_id is not None:
+            return {column: {"submission_id": submission_id}}
+        return {column: record.model_dump(mode="json")}
 
     def _progress_now(self) -> tuple[object, ...]:
         return (self._stage, dict(self._deadlines), self._next_deadline, self._closed_reason)
@@ -138,12 +157,14 @@ class CaseBase:
     async def _record(
         self,
         text: str | None,
-        actor: str = SYSTEM,
+        actor: Actor | str = SYSTEM,
         decisions: dict[str, dict[str, object]] | None = None,
+        submission_id: int | None = None,
     ) -> None:
         """Write the case's current stage, deadlines and one chronology entry; refresh search attributes.
 
-        `text` None writes the record without a chronology entry (lean histories only)."""
+        `text` None writes the record without a chronology entry (lean histories only). The entry names
+        staff by id and a submission by id: the activity adds their names and texts from the database."""
         progress = CaseProgress(
             reference=self._input.reference,
             stage=self._stage,
@@ -152,7 +173,7 @@ class CaseBase:
             next_deadline_step=self._next_deadline[0] if self._next_deadline else None,
             closed_reason=self._closed_reason,
             decisions=decisions or {},
-            events=[self._event(text, actor)] if text is not None else [],
+            events=[self._event(text, actor, submission_id)] if text is not None else [],
         )
         self._upsert_search_attributes()
         workflow.set_current_details(self._details())

@@ -24,18 +24,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ActionResult,
         Actor,
+        AgencyAnswerRecord,
         AgencyChase,
-        AgencyResponse,
         CaseStage,
         ChaseSent,
-        ExtendRequest,
+        ExtendRecord,
         InformationPurpose,
         OpenRequests,
         RequestChange,
         ResendInformationRequest,
-        ResendRequest,
+        ResendRecord,
         StaffNoticeKind,
-        WaiveRequest,
+        WaiveRecord,
     )
     from workflows.options import mail_options, record_options
 
@@ -69,7 +69,8 @@ class TrackedRequest:
 class QueuedResend:
     key: str
     generation: int
-    to: str | None
+    # The SPOC's submission, which holds another address if one was given.
+    submission_id: int | None
 
 
 class InformationRequests(CaseBase):
@@ -245,7 +246,7 @@ class InformationRequests(CaseBase):
                         reference=self._input.reference,
                         request_key=resend.key,
                         generation=resend.generation,
-                        to=resend.to,
+                        submission_id=resend.submission_id,
                         due_on=request.due_on,
                         dated=self._today(),
                         nation=rules.nation,
@@ -265,7 +266,12 @@ class InformationRequests(CaseBase):
             )
 
     async def _record_request_change(
-        self, key: str, *, due_on: dt.date | None = None, waived_reason: str | None = None
+        self,
+        key: str,
+        *,
+        due_on: dt.date | None = None,
+        waived: bool = False,
+        submission_id: int | None = None,
     ) -> None:
         await workflow.execute_activity_method(
             CaseActivities.record_request_change,
@@ -273,7 +279,8 @@ class InformationRequests(CaseBase):
                 reference=self._input.reference,
                 request_key=key,
                 due_on=due_on,
-                waived_reason=waived_reason,
+                waived=waived,
+                submission_id=submission_id,
                 nation=self._rules.nation,
                 link_valid_after_due=self._rules.agency_link_valid_after_due,
             ),
@@ -320,7 +327,7 @@ class InformationRequests(CaseBase):
     # ---- handlers ----------------------------------------------------------------------------
 
     @workflow.update
-    async def agency_response(self, actor: Actor, response: AgencyResponse) -> ActionResult:
+    async def agency_response(self, actor: Actor, response: AgencyAnswerRecord) -> ActionResult:
         key = response.request_key
         # Checked again here, not only in the validator: two answers accepted in the same workflow task
         # both pass the validator before either handler runs, and only the first may count.
@@ -351,13 +358,11 @@ class InformationRequests(CaseBase):
             raise ApplicationError(
                 f"There is no information request {key!r} on this case.", type="UnknownRequest"
             ) from None
-        await self._record(
-            f"Answer to information request {key} recorded ({response.received_by}).", actor.label
-        )
+        await self._record(f"Answer to information request {key} recorded ({response.received_by}).", actor)
         return ActionResult(stage=self._stage, message="The agency's answer has been recorded.")
 
     @agency_response.validator
-    def _validate_agency_response(self, actor: Actor, response: AgencyResponse) -> None:
+    def _validate_agency_response(self, actor: Actor, response: AgencyAnswerRecord) -> None:
         self._require_stage(CaseStage.THRESHOLD_CHECK, CaseStage.REVIEW, action="an agency's answer")
         state = self._state(response.request_key)
         if state is None and response.request_key.split(":", 1)[0] not in self._opening:
@@ -371,17 +376,16 @@ class InformationRequests(CaseBase):
             )
 
     @workflow.update
-    async def resend_request(self, actor: Actor, resend: ResendRequest) -> ActionResult:
+    async def resend_request(self, actor: Actor, resend: ResendRecord) -> ActionResult:
         request = self._requests[resend.request_key]
         request.resends += 1
-        to = str(resend.to) if resend.to else None
-        self._resend_queue.append(QueuedResend(resend.request_key, request.resends, to))
+        self._resend_queue.append(QueuedResend(resend.request_key, request.resends, resend.submission_id))
         self._request_changes += 1
-        sent_to = f" to {resend.to}" if resend.to else ""
-        why = f" Reason: {resend.reason}" if resend.reason else ""
+        elsewhere = " to another address" if resend.to_another_address else ""
         await self._record(
-            f"Resend {request.resends} of information request {resend.request_key}{sent_to} asked for.{why}",
-            actor.label,
+            f"Resend {request.resends} of information request {resend.request_key}{elsewhere} asked for.",
+            actor,
+            submission_id=resend.submission_id,
         )
         return ActionResult(
             stage=self._stage,
@@ -389,11 +393,11 @@ class InformationRequests(CaseBase):
         )
 
     @resend_request.validator
-    def _validate_resend_request(self, actor: Actor, resend: ResendRequest) -> None:
+    def _validate_resend_request(self, actor: Actor, resend: ResendRecord) -> None:
         self._require_open_request(resend.request_key, "a resend")
 
     @workflow.update
-    async def extend_request(self, actor: Actor, extension: ExtendRequest) -> ActionResult:
+    async def extend_request(self, actor: Actor, extension: ExtendRecord) -> ActionResult:
         key = extension.request_key
         request = self._requests[key]
         previous = request.due_on
@@ -405,13 +409,14 @@ class InformationRequests(CaseBase):
         await self._record_request_change(key, due_on=extension.due_on)
         await self._record(
             f"Information request {key} extended from {long_date(previous)} to "
-            f"{long_date(extension.due_on)}. Reason: {extension.reason}",
-            actor.label,
+            f"{long_date(extension.due_on)}.",
+            actor,
+            submission_id=extension.submission_id,
         )
         return ActionResult(stage=self._stage, message=f"Due date moved to {long_date(extension.due_on)}.")
 
     @extend_request.validator
-    def _validate_extend_request(self, actor: Actor, extension: ExtendRequest) -> None:
+    def _validate_extend_request(self, actor: Actor, extension: ExtendRecord) -> None:
         self._require_open_request(extension.request_key, "an extension")
         current = self._requests[extension.request_key].due_on
         assert current is not None
@@ -424,14 +429,14 @@ class InformationRequests(CaseBase):
             raise ApplicationError("The new due date cannot be in the past.", type="StageConflict")
 
     @workflow.update
-    async def waive_request(self, actor: Actor, waiver: WaiveRequest) -> ActionResult:
+    async def waive_request(self, actor: Actor, waiver: WaiveRecord) -> ActionResult:
         self._requests[waiver.request_key].state = RequestState.WAIVED
         self._request_changes += 1
-        await self._record_request_change(waiver.request_key, waived_reason=waiver.reasons)
+        await self._record_request_change(waiver.request_key, waived=True, submission_id=waiver.submission_id)
         await self._record(
-            f"Proceeding without an answer to information request {waiver.request_key}. "
-            f"Reasons: {waiver.reasons}",
-            actor.label,
+            f"Proceeding without an answer to information request {waiver.request_key}.",
+            actor,
+            submission_id=waiver.submission_id,
         )
         return ActionResult(
             stage=self._stage,
@@ -439,7 +444,7 @@ class InformationRequests(CaseBase):
         )
 
     @waive_request.validator
-    def _validate_waive_request(self, actor: Actor, waiver: WaiveRequest) -> None:
+    def _validate_waive_request(self, actor: Actor, waiver: WaiveRecord) -> None:
         self._require_open_request(waiver.request_key, "a waiver")
 
     @workflow.signal

@@ -14,9 +14,10 @@ import datetime as dt
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.calendar import WorkingCalendar, installed_calendar
+from domain.decisions import ImpactStatementMethod, RejectionGround, ThresholdOutcome
 
 CASE_WORKFLOW_ID_PREFIX = "Case:"
 
@@ -131,159 +132,87 @@ class CaseInput(_Model):
 
 
 class Actor(_Model):
-    """Who did it: a member of staff, named in the chronology."""
+    """Who did it: a member of staff by id (the activity that writes the chronology names them from the
+    staff table), or an agency by its organisation's name."""
 
     user_id: int | None = None
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(default="", max_length=200)
     role: str = Field(min_length=1, max_length=30)
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.role})"
+        if self.name:
+            return f"{self.name} ({self.role})"
+        return f"staff #{self.user_id} ({self.role})"
 
 
-class RejectionGround(StrEnum):
-    VEXATIOUS = "vexatious"
-    MALICIOUS = "malicious"
-    DISCRIMINATORY = "discriminatory"
-    PREJUDICIAL = "prejudicial"
-    UNREASONABLE = "unreasonable"
-    FRIVOLOUS = "frivolous"
+# What the case workflow is told of each submission (domain/decisions.py): the enums, dates and counts it
+# decides by, and the id of the submission that holds the texts. Cases started before submissions were
+# kept in the database replay with the texts these models now ignore.
 
 
-class ThresholdOutcome(StrEnum):
-    MET = "met"
-    NOT_MET = "not_met"
-    REJECTED = "rejected"
-
-
-class ThresholdDecision(_Model):
+class ThresholdDecisionRecord(_Model):
     outcome: ThresholdOutcome
-    reasons: str = Field(min_length=1, max_length=5000)
-    # The SPOC accepts a case that does not meet the threshold (persistence, harm, vulnerability).
     below_threshold: bool = False
     rejection_ground: RejectionGround | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ThresholdDecision:
-        if self.outcome == ThresholdOutcome.REJECTED and self.rejection_ground is None:
-            raise ValueError("rejection_ground is required when the application is rejected")
-        if self.outcome != ThresholdOutcome.REJECTED and self.rejection_ground is not None:
-            raise ValueError("rejection_ground is only for a rejected application")
-        if self.below_threshold and self.outcome != ThresholdOutcome.MET:
-            raise ValueError("below_threshold applies only when the case is accepted (outcome met)")
-        return self
+    submission_id: int | None = None
 
 
-class AgencyResponse(_Model):
-    """An agency's answer to an information request (entered by the SPOC or through its link)."""
-
+class AgencyAnswerRecord(_Model):
     request_key: str = Field(min_length=1, max_length=120)
-    records_found: str = Field(default="", max_length=10000)
-    actions_taken: str = Field(default="", max_length=10000)
-    behaviour_continues: bool | None = None
-    risk_to_victim: str = Field(default="", max_length=5000)
-    supports_threshold: bool | None = None
-    notes: str = Field(default="", max_length=10000)
     received_by: Literal["api", "email_link", "phone", "email"] = "api"
-    # Who at the agency answered (through the link, or on the phone to the SPOC).
-    responder_name: str = Field(default="", max_length=200)
-    responder_role: str = Field(default="", max_length=200)
-    # Files sent with the answer through the link, already stored with the case (attachments table).
     attachment_ids: list[int] = Field(default_factory=list, max_length=10)
+    submission_id: int | None = None
 
 
-class ResendRequest(_Model):
-    """Send an information request again with a new link; the earlier links stop working."""
-
+class ResendRecord(_Model):
     request_key: str = Field(min_length=1, max_length=120)
-    # Another address at the agency, when the policy's one bounced or is the wrong person.
-    to: EmailStr | None = None
-    reason: str = Field(default="", max_length=2000)
+    # True when the SPOC gave another address (kept in the submission).
+    to_another_address: bool = False
+    submission_id: int | None = None
 
 
-class ExtendRequest(_Model):
-    """Give an agency longer to answer: a later due date (its link lasts longer too)."""
-
+class ExtendRecord(_Model):
     request_key: str = Field(min_length=1, max_length=120)
     due_on: dt.date
-    reason: str = Field(min_length=1, max_length=2000)
+    submission_id: int | None = None
 
 
-class WaiveRequest(_Model):
-    """Proceed without an agency's answer (a late answer is still recorded if it comes)."""
-
+class WaiveRecord(_Model):
     request_key: str = Field(min_length=1, max_length=120)
-    reasons: str = Field(min_length=1, max_length=5000)
+    submission_id: int | None = None
 
 
-class Attendee(_Model):
-    name: str = Field(min_length=1, max_length=200)
-    organisation: str = Field(min_length=1, max_length=200)
-
-
-class ReviewMeeting(_Model):
+class ReviewMeetingRecord(_Model):
     meeting_at: dt.datetime
-    location: str = Field(min_length=1, max_length=500)
-    attendees: list[Attendee] = Field(min_length=1, max_length=50)
     youth_offending_service_invited: bool = False
-
-    @model_validator(mode="after")
-    def _aware(self) -> ReviewMeeting:
-        if self.meeting_at.tzinfo is None:
-            raise ValueError(
-                "meeting_at must include a time zone offset, for example 2026-12-01T10:00:00+00:00"
-            )
-        return self
+    submission_id: int | None = None
 
 
-class ImpactStatementMethod(StrEnum):
-    WRITTEN = "written"
-    IN_PERSON = "in_person"
-    REPRESENTATIVE = "representative"
-    DECLINED = "declined"
-
-
-class ImpactStatement(_Model):
+class ImpactStatementRecord(_Model):
     method: ImpactStatementMethod
-    representative_name: str | None = Field(default=None, max_length=200)
-    representative_consent: bool = False
-    minutes: int | None = Field(default=None, ge=1, le=240)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ImpactStatement:
-        if self.method == ImpactStatementMethod.REPRESENTATIVE:
-            if not self.representative_name:
-                raise ValueError("representative_name is required when a representative gives the statement")
-            if not self.representative_consent:
-                raise ValueError("the victim's consent to the representative must be recorded")
-        return self
+    minutes: int | None = None
+    submission_id: int | None = None
 
 
-class Recommendation(_Model):
-    agency: str = Field(min_length=1, max_length=200)
-    action: str = Field(min_length=1, max_length=2000)
-    due_on: dt.date
+class PanelDecisionRecord(_Model):
+    recommendation_count: int = 0
+    submission_id: int | None = None
 
 
-class PanelDecision(_Model):
-    findings: str = Field(min_length=1, max_length=20000)
-    recommendations: list[Recommendation] = Field(default_factory=list, max_length=50)
-
-
-class Withdrawal(_Model):
-    reason: str = Field(min_length=1, max_length=2000)
+class WithdrawalRecord(_Model):
     requested_by: Literal["applicant", "spoc"] = "applicant"
+    submission_id: int | None = None
 
 
-class AppealRequest(_Model):
+class AppealRequestRecord(_Model):
     received_on: dt.date
-    grounds: str = Field(min_length=1, max_length=10000)
+    submission_id: int | None = None
 
 
-class AppealOutcome(_Model):
+class AppealOutcomeRecord(_Model):
     upheld: bool
-    summary: str = Field(min_length=1, max_length=10000)
+    submission_id: int | None = None
 
 
 class CalendarChange(_Model):
@@ -317,6 +246,10 @@ class ChronologyEvent(_Model):
     at: dt.datetime
     actor: str
     event: str
+    # The member of staff who did it: the activity writes their name, which the history does not carry.
+    staff_id: int | None = None
+    # The submission whose texts complete the entry (reasons, findings, ...), added by the activity.
+    submission_id: int | None = None
 
 
 class CaseProgress(_Model):
@@ -328,7 +261,8 @@ class CaseProgress(_Model):
     next_deadline: dt.date | None = None
     next_deadline_step: str | None = None
     closed_reason: ClosedReason | None = None
-    # Column name (threshold_decision, review_meeting, ...) -> the decision as JSON.
+    # Column name (threshold_decision, review_meeting, ...) -> the decision as JSON (cases from before
+    # submissions), or {"submission_id": id}: the activity copies the submission into the column.
     decisions: dict[str, dict[str, object]] = Field(default_factory=dict)
     events: list[ChronologyEvent] = Field(default_factory=list)
 
@@ -389,7 +323,9 @@ class ResendInformationRequest(_Model):
     request_key: str
     # 1 for the first resend, 2 for the next: part of the email's outbox key.
     generation: int
-    to: str | None
+    # Another address, from cases before submissions; now the submission (`submission_id`) holds it.
+    to: str | None = None
+    submission_id: int | None = None
     due_on: dt.date
     dated: dt.date
     nation: str
@@ -402,7 +338,10 @@ class RequestChange(_Model):
     reference: str
     request_key: str
     due_on: dt.date | None = None
+    # A waiver: its reasons (cases before submissions) or the submission holding them.
     waived_reason: str | None = None
+    waived: bool = False
+    submission_id: int | None = None
     nation: str
     link_valid_after_due: int
 

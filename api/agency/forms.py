@@ -14,8 +14,8 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Scope
 
 from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, Upload
+from domain.decisions import AgencyResponse
 from domain.links import hash_token
-from workflows.models import AgencyResponse
 
 # The body of an answer: the files at their largest plus the text fields. Beyond it, stop reading.
 MAX_BODY_BYTES = MAX_FILES * MAX_FILE_BYTES + 1024 * 1024

@@ -8,11 +8,12 @@ import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit import add_audit
+from api.audit import add_audit, record_tallied_audit
 from db.models import AccessToken, Case, InformationRequest
 from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, TokenPurpose, hash_token
 
@@ -142,100 +143,119 @@ def open_link(sessions: sessionmaker[Session], *, token: str, now: dt.datetime) 
     are revoked: mail scanners open links before the person does, so a single-use link would be spent."""
     with sessions.begin() as session:
         link = _token_row(session, token)
-        if link is None:
-            add_audit(
-                session,
-                at=now,
-                actor=UNKNOWN_LINK,
-                action="agency_link_refused",
-                case_reference=None,
-                detail=LinkRefusal.UNKNOWN.value,
-            )
-            return LinkRefused(LinkRefusal.UNKNOWN)
-        request, case = _request_and_case(session, link)
-        view = _view(request, case)
-        reason: LinkRefusal | None = None
-        if link.purpose != TokenPurpose.AGENCY_LINK.value:
-            reason = LinkRefusal.WRONG_PURPOSE
-        elif link.revoked_at is not None:
-            reason = LinkRefusal.REVOKED
-        elif link.expires_at <= now:
-            reason = LinkRefusal.EXPIRED
-        elif _is_closed(case):
-            reason = LinkRefusal.CLOSED
-        if reason is not None:
-            add_audit(
-                session,
-                at=now,
-                actor=view.actor,
-                action="agency_link_refused",
-                case_reference=case.reference,
-                detail=f"{reason.value}; request {request.request_key}",
-            )
-            return LinkRefused(reason, view)
-        session_token, opened = AccessToken.issue(
-            TokenPurpose.AGENCY_SESSION.value,
-            case_id=case.id,
-            request_id=request.id,
-            link_id=link.id,
-            issued_at=now,
-            expires_at=_session_expiry(link, now),
-        )
-        opened.first_used_at = opened.last_used_at = now
-        session.add(opened)
-        if link.first_used_at is None:
-            link.first_used_at = now
-        link.last_used_at = now
-        # In SQL, so that two people opening the link at once both count.
-        link.use_count = AccessToken.use_count + 1
-        session.flush()
+        if link is not None:
+            return _open_known_link(session, link, now)
+    # Anyone can make links up: they are counted, not written to the audit log one by one.
+    record_tallied_audit(
+        sessions,
+        at=now,
+        actor=UNKNOWN_LINK,
+        action="agency_link_refused",
+        case_reference=None,
+        detail=LinkRefusal.UNKNOWN.value,
+    )
+    return LinkRefused(LinkRefusal.UNKNOWN)
+
+
+def _open_known_link(session: Session, link: AccessToken, now: dt.datetime) -> OpenedLink | LinkRefused:
+    request, case = _request_and_case(session, link)
+    view = _view(request, case)
+    reason: LinkRefusal | None = None
+    if link.purpose != TokenPurpose.AGENCY_LINK.value:
+        reason = LinkRefusal.WRONG_PURPOSE
+    elif link.revoked_at is not None:
+        reason = LinkRefusal.REVOKED
+    elif link.expires_at <= now:
+        reason = LinkRefusal.EXPIRED
+    elif _is_closed(case):
+        reason = LinkRefusal.CLOSED
+    if reason is not None:
         add_audit(
             session,
             at=now,
             actor=view.actor,
-            action="agency_link_opened",
+            action="agency_link_refused",
             case_reference=case.reference,
-            detail=f"request {request.request_key}; use {link.use_count}",
+            detail=f"{reason.value}; request {request.request_key}",
         )
-        return OpenedLink(session_token=session_token, request=view)
+        return LinkRefused(reason, view)
+    session_token, opened = AccessToken.issue(
+        TokenPurpose.AGENCY_SESSION.value,
+        case_id=case.id,
+        request_id=request.id,
+        link_id=link.id,
+        issued_at=now,
+        expires_at=_session_expiry(link, now),
+    )
+    opened.first_used_at = opened.last_used_at = now
+    session.add(opened)
+    if link.first_used_at is None:
+        link.first_used_at = now
+    link.last_used_at = now
+    # In SQL, so that two people opening the link at once both count.
+    link.use_count = AccessToken.use_count + 1
+    session.flush()
+    add_audit(
+        session,
+        at=now,
+        actor=view.actor,
+        action="agency_link_opened",
+        case_reference=case.reference,
+        detail=f"request {request.request_key}; use {link.use_count}",
+    )
+    return OpenedLink(session_token=session_token, request=view)
 
 
 def check_session(
     sessions: sessionmaker[Session], *, token: str | None, now: dt.datetime
 ) -> AgencySession | SessionRefused:
-    """The session a cookie carries, extended by this use; or why it is refused (audited)."""
+    """The session a cookie carries, extended by this use; or why it is refused (audited; counted when
+    there is no session or an unknown one, which anyone can send)."""
     with sessions.begin() as session:
-        if not token:
-            return _refuse_session(session, now, SessionRefusal.MISSING, None)
         row = _token_row(session, token)
-        if row is None:
-            return _refuse_session(session, now, SessionRefusal.UNKNOWN, None)
-        request, case = _request_and_case(session, row)
-        view = _view(request, case)
-        link = session.get(AccessToken, row.link_id) if row.link_id is not None else None
-        if row.purpose != TokenPurpose.AGENCY_SESSION.value or link is None:
-            return _refuse_session(session, now, SessionRefusal.WRONG_PURPOSE, view)
-        if row.revoked_at is not None or link.revoked_at is not None:
-            return _refuse_session(session, now, SessionRefusal.REVOKED, view)
-        if row.expires_at <= now:
-            return _refuse_session(session, now, SessionRefusal.EXPIRED, view)
-        if _is_closed(case):
-            return _refuse_session(session, now, SessionRefusal.CLOSED, view)
-        row.last_used_at = now
-        row.use_count = AccessToken.use_count + 1
-        row.expires_at = _session_expiry(link, now)
-        return AgencySession(token_hash=row.token_hash, request=view)
+        if row is not None:
+            return _check_known_session(session, row, now)
+    reason = SessionRefusal.UNKNOWN if token else SessionRefusal.MISSING
+    record_tallied_audit(
+        sessions,
+        at=now,
+        actor=UNKNOWN_SESSION,
+        action="agency_session_refused",
+        case_reference=None,
+        detail=reason.value,
+    )
+    return SessionRefused(reason)
+
+
+def _check_known_session(
+    session: Session, row: AccessToken, now: dt.datetime
+) -> AgencySession | SessionRefused:
+    request, case = _request_and_case(session, row)
+    view = _view(request, case)
+    link = session.get(AccessToken, row.link_id) if row.link_id is not None else None
+    if row.purpose != TokenPurpose.AGENCY_SESSION.value or link is None:
+        return _refuse_session(session, now, SessionRefusal.WRONG_PURPOSE, view)
+    if row.revoked_at is not None or link.revoked_at is not None:
+        return _refuse_session(session, now, SessionRefusal.REVOKED, view)
+    if row.expires_at <= now:
+        return _refuse_session(session, now, SessionRefusal.EXPIRED, view)
+    if _is_closed(case):
+        return _refuse_session(session, now, SessionRefusal.CLOSED, view)
+    row.last_used_at = now
+    row.use_count = AccessToken.use_count + 1
+    row.expires_at = _session_expiry(link, now)
+    return AgencySession(token_hash=row.token_hash, request=view)
 
 
 def _refuse_session(
-    session: Session, now: dt.datetime, reason: SessionRefusal, view: RequestView | None
+    session: Session, now: dt.datetime, reason: SessionRefusal, view: RequestView
 ) -> SessionRefused:
     add_audit(
         session,
         at=now,
-        actor=view.actor if view else UNKNOWN_SESSION,
+        actor=view.actor,
         action="agency_session_refused",
-        case_reference=view.case_reference if view else None,
+        case_reference=view.case_reference,
         detail=reason.value,
     )
     # Whoever holds a working session of a closed case may see whom to contact; nobody else sees anything.
@@ -250,6 +270,40 @@ def link_request(sessions: sessionmaker[Session], *, token: str) -> tuple[Reques
             return None
         request, case = _request_and_case(session, link)
         return _view(request, case), _is_closed(case)
+
+
+def claim_new_link_request(sessions: sessionmaker[Session], *, request_id: int, today: dt.date) -> bool:
+    """Note that the agency asked for a new link today: True when this call noted it (the SPOC is to be
+    told), False when it had been asked today already (nothing is to be sent to the case).
+
+    The case workflow would only drop a second request of the day after taking it into its history, where
+    every signal counts against the workflow's limits. One conditional UPDATE decides, so that two requests
+    at the same moment cannot both be the first.
+    """
+    with sessions.begin() as session:
+        result = session.execute(
+            update(InformationRequest)
+            .where(
+                InformationRequest.id == request_id,
+                or_(
+                    InformationRequest.new_link_requested_on.is_(None),
+                    InformationRequest.new_link_requested_on != today,
+                ),
+            )
+            .values(new_link_requested_on=today)
+        )
+        return cast(CursorResult[Any], result).rowcount == 1
+
+
+def release_new_link_request(sessions: sessionmaker[Session], *, request_id: int, today: dt.date) -> None:
+    """Forget today's request when the SPOC could not be told (the case service was down): asking again
+    later today may then get through."""
+    with sessions.begin() as session:
+        session.execute(
+            update(InformationRequest)
+            .where(InformationRequest.id == request_id, InformationRequest.new_link_requested_on == today)
+            .values(new_link_requested_on=None)
+        )
 
 
 def request_status(sessions: sessionmaker[Session], *, request_id: int) -> tuple[str, bool]:

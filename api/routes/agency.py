@@ -6,7 +6,9 @@ needs to find its records and takes its answer, which goes to the case workflow 
 cannot be used gets one page that says nothing about the case and offers to ask for a new link.
 
 GOV.UK Design System pages (govuk-frontend-jinja macros, vendored govuk-frontend assets); they work
-without JavaScript. Every use and every refusal is audited, never with the token or personal data.
+without JavaScript. Every use and every refusal is audited, never with the token or personal data;
+refusals anyone can repeat at will (unknown links, a new link asked for again) are counted, one entry a day.
+Opening links and asking for new ones are rate-limited (api.rate_limits).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from api.agency.sessions import (
     SESSION_COOKIE,
     UNKNOWN_LINK,
     LinkRefused,
+    claim_new_link_request,
     link_request,
     open_link,
+    release_new_link_request,
     request_status,
 )
 from api.agency.uploads import MAX_TOTAL_BYTES, check_attachments, discard_attachments, stage_attachments
@@ -50,20 +54,27 @@ from api.agency.views import (
     redirect,
     reply_details,
 )
-from api.audit import record_audit
+from api.audit import record_audit, record_tallied_audit
+from api.case_store import store_agency_submission
 from api.deps import AgencyVisit, AgencyVisitDep, MaybeTemporalDep, NowDep, SessionFactoryDep, SettingsDep
+from api.rate_limits import RateLimit, rate_limited
+from domain.calendar import london_date
+from domain.decisions import AgencyResponse
 from workflows.case import CaseWorkflow
-from workflows.models import Actor, AgencyResponse, case_workflow_id
+from workflows.models import Actor, AgencyAnswerRecord, case_workflow_id
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/agency", include_in_schema=False)
 
+# The outcome of a new-link request the case service did not take: asking again the same day may work.
+UNAVAILABLE = "not sent: case service unavailable"
+
 
 # ---- the link ---------------------------------------------------------------------------------
 
 
-@router.get("/r/{token:path}")
+@router.get("/r/{token:path}", dependencies=[rate_limited(RateLimit.AGENCY_LINK)])
 async def open_agency_link(
     token: str, settings: SettingsDep, sessions: SessionFactoryDep, now: NowDep
 ) -> Response:
@@ -84,7 +95,7 @@ async def open_agency_link(
     return response
 
 
-@router.post("/new-link")
+@router.post("/new-link", dependencies=[rate_limited(RateLimit.NEW_LINK)])
 async def ask_for_new_link(
     request: Request,
     settings: SettingsDep,
@@ -92,49 +103,64 @@ async def ask_for_new_link(
     now: NowDep,
     client: MaybeTemporalDep,
 ) -> Response:
-    """Ask the SPOC for a new link. The page is the same whether or not the link was ours."""
+    """Ask the SPOC for a new link, once a day at most for each request. The page is the same whether or
+    not the link was ours, and whether or not it was asked for already today."""
     form = await request.form(max_files=0, max_fields=10)
     token = form.get("token")
     token = token if isinstance(token, str) else ""
     csrf = form.get("csrf_token")
+
+    async def tally(actor: str, reference: str | None, detail: str) -> None:
+        # What anyone can repeat at will is counted in one entry a day, not written each time.
+        await run_in_threadpool(
+            record_tallied_audit,
+            sessions,
+            at=now,
+            actor=actor,
+            action="agency_new_link_requested",
+            case_reference=reference,
+            detail=detail,
+        )
+
     if not csrf_matches(
         new_link_csrf_token(settings.secret_key, token), csrf if isinstance(csrf, str) else None
     ):
-        await run_in_threadpool(
-            record_audit,
-            sessions,
-            at=now,
-            actor=UNKNOWN_LINK,
-            action="agency_new_link_requested",
-            case_reference=None,
-            detail="refused: csrf",
-        )
+        await tally(UNKNOWN_LINK, None, "refused: csrf")
         return form_expired_page(retry_url=None)
     found = await run_in_threadpool(link_request, sessions, token=token)
     if found is None:
-        actor, reference, outcome = UNKNOWN_LINK, None, "unknown"
-    else:
-        view, closed = found
-        actor, reference = view.actor, view.case_reference
-        outcome = (
-            "case closed" if closed else await _signal_new_link(client, view.case_reference, view.request_key)
-        )
-        outcome = f"{outcome}; request {view.request_key}"
+        await tally(UNKNOWN_LINK, None, "unknown")
+        return page("new_link_requested.html")
+    view, closed = found
+    if closed:
+        await tally(view.actor, view.case_reference, f"case closed; request {view.request_key}")
+        return page("new_link_requested.html")
+    today = london_date(now)
+    # Decided in the database before the case hears of it: the case takes one request a day, not each post.
+    first_today = await run_in_threadpool(
+        claim_new_link_request, sessions, request_id=view.request_id, today=today
+    )
+    if not first_today:
+        await tally(view.actor, view.case_reference, f"already asked today; request {view.request_key}")
+        return page("new_link_requested.html")
+    outcome = await _signal_new_link(client, view.case_reference, view.request_key)
+    if outcome == UNAVAILABLE:
+        await run_in_threadpool(release_new_link_request, sessions, request_id=view.request_id, today=today)
     await run_in_threadpool(
         record_audit,
         sessions,
         at=now,
-        actor=actor,
+        actor=view.actor,
         action="agency_new_link_requested",
-        case_reference=reference,
-        detail=outcome,
+        case_reference=view.case_reference,
+        detail=f"{outcome}; request {view.request_key}",
     )
     return page("new_link_requested.html")
 
 
 async def _signal_new_link(client: Client | None, reference: str, request_key: str) -> str:
     if client is None:
-        return "not sent: case service unavailable"
+        return UNAVAILABLE
     try:
         await client.get_workflow_handle(case_workflow_id(reference)).signal(
             CaseWorkflow.new_link_requested, request_key
@@ -143,7 +169,7 @@ async def _signal_new_link(client: Client | None, reference: str, request_key: s
         if error.status == RPCStatusCode.NOT_FOUND:
             return "not sent: case finished"
         log.warning("new-link signal for a case failed: %s", error.status)
-        return "not sent: case service unavailable"
+        return UNAVAILABLE
     return "SPOC asked"
 
 
@@ -260,16 +286,29 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
     """Give the answer to the case workflow: recorded, already_answered, closed, unavailable (not
     delivered) or uncertain (timed out: it may yet be recorded)."""
     view = visit.request
+    # The same answer sent again from the same session is the same update: recorded once.
+    update_id = case_updates.update_id_for(
+        "agency_response", visit.access.token_hash, answer.model_dump_json()
+    )
+    # The answer's texts stay in the database; the workflow is told the submission's id.
+    submission_id = await run_in_threadpool(
+        store_agency_submission,
+        visit.sessions,
+        reference=view.case_reference,
+        key=update_id,
+        body=answer.model_dump(mode="json"),
+        submitted_by=view.actor,
+    )
     try:
         await case_updates.execute_case_update(
             client,
             view.case_reference,
             CaseWorkflow.agency_response,
-            args=[Actor(name=view.agency_name[:200], role="agency"), answer],
-            # The same answer sent again from the same session is the same update: recorded once.
-            update_id=case_updates.update_id_for(
-                "agency_response", visit.access.token_hash, answer.model_dump_json()
-            ),
+            args=[
+                Actor(name=view.agency_name[:200], role="agency"),
+                AgencyAnswerRecord.model_validate({**answer.model_dump(), "submission_id": submission_id}),
+            ],
+            update_id=update_id,
         )
     except WorkflowUpdateFailedError as error:
         kind = error.cause.type if isinstance(error.cause, ApplicationError) else None

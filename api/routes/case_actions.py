@@ -7,6 +7,7 @@ Each is applied once per Idempotency-Key, and none waits longer than `case_updat
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, status
@@ -30,14 +31,26 @@ from api.bodies import (
     WaiveRequestBody,
     WithdrawalBody,
 )
+from api.case_store import forget_submission, store_submission
 from api.deps import CaseAction, PoliciesDep, TodayDep, case_action
 from api.errors import invalid
+from domain.decisions import AppealRequest, ImpactStatementMethod
 from domain.staff import Permission
 from workflows.case import CaseWorkflow
 from workflows.models import (
     ActionResult,
-    AppealRequest,
-    ImpactStatementMethod,
+    Actor,
+    AgencyAnswerRecord,
+    AppealOutcomeRecord,
+    AppealRequestRecord,
+    ExtendRecord,
+    ImpactStatementRecord,
+    PanelDecisionRecord,
+    ResendRecord,
+    ReviewMeetingRecord,
+    ThresholdDecisionRecord,
+    WaiveRecord,
+    WithdrawalRecord,
 )
 
 # How long a client should wait before retrying after the case service did not answer in time.
@@ -64,21 +77,46 @@ router = APIRouter(
 )
 
 
-async def record(action: CaseAction, update: Any, payload: BaseModel) -> ActionResult:
-    """Send the decision to the case's workflow and audit it; the HTTP answer for each way it can fail."""
+def as_record(model: type[BaseModel], body: BaseModel) -> Callable[[int], BaseModel]:
+    """The workflow's view of a submission: its enums and dates (the record model ignores the texts)."""
+    return lambda submission_id: model.model_validate({**body.model_dump(), "submission_id": submission_id})
+
+
+async def record(
+    action: CaseAction,
+    update: Any,
+    body: BaseModel,
+    kind: str,
+    record_of: Callable[[int], BaseModel],
+) -> ActionResult:
+    """Keep the submission (its texts) in the database, send the case's workflow only its id with the
+    enums and dates it decides by, and audit it; the HTTP answer for each way it can fail."""
     reference = action.case.reference
     name: str = update.__name__
     key_header = {"Idempotency-Key": action.idempotency_key}
+    # Per staff member, so that two people who happen to choose the same key never share a result.
+    update_id = case_updates.update_id_for(name, str(action.staff.id), action.idempotency_key)
+    submission_id = await run_in_threadpool(
+        store_submission,
+        action.session,
+        case=action.case,
+        kind=kind,
+        key=update_id,
+        body=body.model_dump(mode="json"),
+        submitted_by=action.staff.label,
+    )
     try:
         result: ActionResult = await case_updates.execute_case_update(
             action.client,
             reference,
             update,
-            args=[action.staff.actor, payload],
-            # Per staff member, so that two people who happen to choose the same key never share a result.
-            update_id=case_updates.update_id_for(name, str(action.staff.id), action.idempotency_key),
+            # Staff by id: the chronology's activity names them from the staff table.
+            args=[Actor(user_id=action.staff.id, role=action.staff.role), record_of(submission_id)],
+            update_id=update_id,
         )
     except WorkflowUpdateFailedError as error:
+        # Refused: nothing of it is kept.
+        await run_in_threadpool(forget_submission, action.session, submission_id)
         cause = error.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise HTTPException(status.HTTP_409_CONFLICT, message, headers=key_header) from error
@@ -114,7 +152,9 @@ async def agency_response(
     answer: AgencyResponseBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_AGENCY_RESPONSE)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.agency_response, answer)
+    return await record(
+        action, CaseWorkflow.agency_response, answer, "agency_response", as_record(AgencyAnswerRecord, answer)
+    )
 
 
 @router.post(
@@ -126,7 +166,15 @@ async def resend_request(
     resend: ResendRequestBody,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.resend_request, resend)
+    return await record(
+        action,
+        CaseWorkflow.resend_request,
+        resend,
+        "resend",
+        lambda sid: ResendRecord(
+            request_key=resend.request_key, to_another_address=bool(resend.to), submission_id=sid
+        ),
+    )
 
 
 @router.post(
@@ -138,7 +186,9 @@ async def extend_request(
     extension: ExtendRequestBody,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.extend_request, extension)
+    return await record(
+        action, CaseWorkflow.extend_request, extension, "extension", as_record(ExtendRecord, extension)
+    )
 
 
 @router.post(
@@ -150,7 +200,7 @@ async def waive_request(
     waiver: WaiveRequestBody,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.waive_request, waiver)
+    return await record(action, CaseWorkflow.waive_request, waiver, "waiver", as_record(WaiveRecord, waiver))
 
 
 @router.post(
@@ -162,7 +212,13 @@ async def threshold_decision(
     decision: ThresholdDecisionBody,
     action: Annotated[CaseAction, case_action(Permission.DECIDE_THRESHOLD)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.threshold_decision, decision)
+    return await record(
+        action,
+        CaseWorkflow.threshold_decision,
+        decision,
+        "threshold_decision",
+        as_record(ThresholdDecisionRecord, decision),
+    )
 
 
 @router.post(
@@ -174,7 +230,13 @@ async def review_meeting(
     meeting: ReviewMeetingBody,
     action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.review_meeting, meeting)
+    return await record(
+        action,
+        CaseWorkflow.review_meeting,
+        meeting,
+        "review_meeting",
+        as_record(ReviewMeetingRecord, meeting),
+    )
 
 
 @router.post(
@@ -193,7 +255,13 @@ async def impact_statement(
         if statement.minutes is not None and statement.minutes > limit:
             raise invalid((("body", "minutes"), f"An in-person statement can be up to {limit} minutes"))
         statement = statement.model_copy(update={"minutes": statement.minutes or limit})
-    return await record(action, CaseWorkflow.impact_statement, statement)
+    return await record(
+        action,
+        CaseWorkflow.impact_statement,
+        statement,
+        "impact_statement",
+        as_record(ImpactStatementRecord, statement),
+    )
 
 
 @router.post(
@@ -205,7 +273,15 @@ async def panel_decision(
     decision: PanelDecisionBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_PANEL_DECISION)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.panel_decision, decision)
+    return await record(
+        action,
+        CaseWorkflow.panel_decision,
+        decision,
+        "panel_decision",
+        lambda sid: PanelDecisionRecord(
+            recommendation_count=len(decision.recommendations), submission_id=sid
+        ),
+    )
 
 
 @router.post(
@@ -217,7 +293,9 @@ async def withdraw(
     withdrawal: WithdrawalBody,
     action: Annotated[CaseAction, case_action(Permission.WITHDRAW)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.withdraw, withdrawal)
+    return await record(
+        action, CaseWorkflow.withdraw, withdrawal, "withdrawal", as_record(WithdrawalRecord, withdrawal)
+    )
 
 
 class AppealRequestBody(BaseModel):
@@ -242,8 +320,13 @@ async def appeal_request(
     received_on = body.received_on or today
     if received_on > today:
         raise invalid((("body", "received_on"), "The date the request arrived must be today or in the past"))
+    request = AppealRequest(received_on=received_on, grounds=body.grounds)
     return await record(
-        action, CaseWorkflow.appeal_request, AppealRequest(received_on=received_on, grounds=body.grounds)
+        action,
+        CaseWorkflow.appeal_request,
+        request,
+        "appeal_request",
+        as_record(AppealRequestRecord, request),
     )
 
 
@@ -256,4 +339,10 @@ async def appeal_outcome(
     outcome: AppealOutcomeBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
 ) -> ActionResult:
-    return await record(action, CaseWorkflow.appeal_outcome, outcome)
+    return await record(
+        action,
+        CaseWorkflow.appeal_outcome,
+        outcome,
+        "appeal_outcome",
+        as_record(AppealOutcomeRecord, outcome),
+    )

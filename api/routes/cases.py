@@ -5,12 +5,14 @@ The staff decisions that move a case on are in `api.routes.case_actions`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -36,6 +38,7 @@ from api.deps import (
     check_idempotency_key,
 )
 from api.errors import invalid
+from api.rate_limits import TOO_MANY_REQUESTS_RESPONSE, RateLimit, rate_limited
 from api.views import CaseCreated, CaseSummary, CaseView, case_summary, case_view
 from domain.application import Application
 from domain.staff import Permission
@@ -50,6 +53,7 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 @router.post(
     "",
+    dependencies=[rate_limited(RateLimit.APPLY)],
     status_code=status.HTTP_201_CREATED,
     response_model=CaseCreated,
     summary="Apply for a Community Trigger",
@@ -62,6 +66,7 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
         409: {"description": "Idempotency-Key reused for a different application"},
         422: {"description": "A field to correct"},
         503: {"description": "Try again shortly"},
+        **TOO_MANY_REQUESTS_RESPONSE,
     },
 )
 async def apply(
@@ -101,9 +106,11 @@ async def apply(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=search_attributes_at_start(reference, policy.key),
+            static_summary=f"Case {reference} ({policy.council})",
+            memo={APPLICATION_MEMO: application_digest(idempotency_key)} if idempotency_key else None,
         )
     except WorkflowAlreadyStartedError as error:
-        if created:
+        if created and not await started_for_same_application(client, reference, idempotency_key):
             # A new case whose reference already has a workflow: the database and Temporal disagree
             # (say, a database restored without Temporal). Keep nothing rather than join another case.
             await run_in_threadpool(lambda: forget_case(sessions, reference=reference))
@@ -127,6 +134,28 @@ async def apply(
     if not created:
         response.status_code = status.HTTP_200_OK
     return CaseCreated(reference=reference, status_url=status_url)
+
+
+# The memo of a case workflow started for an application with an Idempotency-Key: its digest, so that two
+# concurrent tries of the same application recognise each other's workflow.
+APPLICATION_MEMO = "application"
+
+
+def application_digest(idempotency_key: str) -> str:
+    return hashlib.sha256(f"application|{idempotency_key}".encode()).hexdigest()
+
+
+async def started_for_same_application(client: Client, reference: str, idempotency_key: str | None) -> bool:
+    """Whether the workflow already running for this reference was started by a concurrent try of the same
+    application (the same Idempotency-Key), not for some other case."""
+    if not idempotency_key:
+        return False
+    try:
+        description = await client.get_workflow_handle(case_workflow_id(reference)).describe()
+        memo = await description.memo_value(APPLICATION_MEMO, default=None)
+    except (RPCError, ValueError, TypeError):
+        return False
+    return memo == application_digest(idempotency_key)
 
 
 @router.get("/{reference}", response_model=CaseView, name="read_case", summary="Read a case")

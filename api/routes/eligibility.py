@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PoliciesDep, TodayDep
 from api.errors import UNPROCESSABLE_RESPONSE, ClearValidationErrorRoute, unprocessable
+from api.rate_limits import TOO_MANY_REQUESTS_RESPONSE, RateLimit, rate_limited
 from domain.application import Application
 from domain.threshold import ThresholdAssessment, assess, check_application
 
@@ -96,12 +97,13 @@ someone's behalf without their consent.
 
 @router.post(
     "/api/eligibility",
+    dependencies=[rate_limited(RateLimit.ELIGIBILITY)],
     tags=["applications"],
     summary="Check an application against the threshold",
     description=_DESCRIPTION,
     response_model=ThresholdAssessment,
     response_description="The assessment: whether the threshold is met, by which route, and why.",
-    responses=UNPROCESSABLE_RESPONSE,
+    responses={**UNPROCESSABLE_RESPONSE, **TOO_MANY_REQUESTS_RESPONSE},
 )
 async def check_eligibility(
     application: Annotated[Application, Body(openapi_examples=_EXAMPLES)],

@@ -1,0 +1,94 @@
+"""The activity that sends the applicant a letter: by email unless they asked for post, when it is queued
+for printing.
+
+Idempotent on (case, code, sequence), because Temporal runs an activity at least once: a retry finds the
+letter recorded and only finishes delivering its email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+from temporalio import activity
+
+from activities.case_files import CaseFiles
+from activities.mail import utc_now
+from db.models import Letter
+from domain.application import Application, ContactPreference
+from workflows.models import LetterRequest, LetterSent
+
+
+class Letters(CaseFiles):
+    """Letters to the applicant."""
+
+    @activity.defn
+    async def send_letter(self, request: LetterRequest) -> LetterSent:
+        letter, outbox_key = await asyncio.to_thread(self._prepare_letter, request)
+        if outbox_key is not None and letter.status != "sent":
+            await self._mailer.deliver(outbox_key)
+            await asyncio.to_thread(self._letter_sent, letter.id)
+        return LetterSent(
+            code=request.code,
+            sequence=request.sequence,
+            channel=letter.channel,
+            status="sent" if outbox_key else letter.status,
+            sent_on=letter.sent_on,
+        )
+
+    def _prepare_letter(self, request: LetterRequest) -> tuple[Letter, str | None]:
+        with self._sessions.begin() as session:
+            case = self._case(session, request.reference)
+            letter = session.scalar(
+                select(Letter).where(
+                    Letter.case_id == case.id,
+                    Letter.code == request.code.value,
+                    Letter.sequence == request.sequence,
+                )
+            )
+            if letter is not None:
+                return letter, letter.outbox_key
+            policy = self._policy(case.locality)
+            application = Application.model_validate(case.application)
+            rendered = self._renderer.render(
+                f"letters/{request.code.value}.j2",
+                {
+                    **self._context(case, policy, application),
+                    "letter": {
+                        "code": request.code.value,
+                        "sequence": request.sequence,
+                        "dated": request.dated,
+                        "next_update_by": request.next_update_by,
+                    },
+                },
+            )
+            email = application.applicant.email
+            by_email = bool(email) and application.contact_preference != ContactPreference.POST
+            outbox_key = (
+                f"{case.reference}:letter:{request.code.value}:{request.sequence}:{email}"
+                if by_email
+                else None
+            )
+            letter = Letter(
+                case_id=case.id,
+                code=request.code.value,
+                sequence=request.sequence,
+                sent_on=request.dated,
+                channel="email" if by_email else "post",
+                status="sending" if by_email else "queued_for_printing",
+                subject=rendered.subject,
+                body_text=rendered.text,
+                outbox_key=outbox_key,
+                created_at=utc_now(),
+            )
+            session.add(letter)
+            if by_email and email and outbox_key:
+                self._queue_email(session, case, policy, outbox_key, request.code.value, email, rendered)
+            session.flush()
+            return letter, outbox_key
+
+    def _letter_sent(self, letter_id: int) -> None:
+        with self._sessions.begin() as session:
+            letter = session.get(Letter, letter_id)
+            assert letter is not None
+            letter.status = "sent"
