@@ -54,8 +54,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# On every core (pytest-xdist): each worker process has its own Temporal test server, mail sink and
+# databases. `.venv/bin/pytest tests/test_x.py` runs a file alone, in one process.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 clean-var:
 	rm -rf var

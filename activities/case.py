@@ -34,4 +34,5 @@ class CaseActivities(CaseRecords, InformationRequests, Letters, StaffNotices):
             self.chase_information_request,
             self.resend_information_request,
             self.record_request_change,
+            self.close_information_requests,
         ]

@@ -18,10 +18,12 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from email.errors import HeaderParseError
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from typing import NoReturn
 
 import aiosmtplib
@@ -144,7 +146,12 @@ class Mailer:
         """Send the outbox message once; returns its status. Raises for Temporal to retry or give up."""
         if activity.in_activity():
             activity.heartbeat()  # alive: one attempt may send several emails
-        claimed, notes = await asyncio.to_thread(self._claim, idempotency_key)
+        try:
+            claimed, notes = await asyncio.to_thread(self._claim, idempotency_key)
+        except Unbuildable as error:
+            # Not the mail server's fault and no retry will mend it (a stored address that is not one
+            # mailbox, say): fail for good, so the message is in the failed-mail list and the SPOC told.
+            await self._fail(idempotency_key, f"the message could not be built: {error}")
         if claimed is None:
             if notes is None:
                 return "sent"
@@ -153,15 +160,16 @@ class Mailer:
             raise ApplicationError("delivery already failed", type=PERMANENT_FAILURE, non_retryable=True)
         message, first_attempt_at = claimed
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self._settings.smtp_host,
-                port=self._settings.smtp_port,
-                username=self._settings.smtp_username,
-                password=self._settings.smtp_password,
-                start_tls=self._settings.smtp_use_tls or None,
-                timeout=self._settings.smtp_timeout_seconds,
-            )
+            async with _heartbeating():
+                await aiosmtplib.send(
+                    message,
+                    hostname=self._settings.smtp_host,
+                    port=self._settings.smtp_port,
+                    username=self._settings.smtp_username,
+                    password=self._settings.smtp_password,
+                    start_tls=self._settings.smtp_use_tls or None,
+                    timeout=self._settings.smtp_timeout_seconds,
+                )
         except aiosmtplib.SMTPRecipientsRefused as error:
             # 4xx for a recipient (greylisting, a full mailbox) is worth another try; 5xx is final.
             if all(refusal.code >= 500 for refusal in error.recipients):
@@ -237,13 +245,17 @@ class Mailer:
                 return None, None
             if row.status == "failed":
                 return None, self._on_permanent_failure(session, row) if self._on_permanent_failure else []
+            try:
+                message = _build(row)
+            except (ValueError, TypeError, HeaderParseError) as error:
+                raise Unbuildable(type(error).__name__) from None
             if row.status == "sending":
                 row.possible_duplicates += 1
             row.status = "sending"
             row.attempts += 1
             if row.first_attempt_at is None:
                 row.first_attempt_at = activity_now()
-            return (_build(row), row.first_attempt_at), None
+            return (message, row.first_attempt_at), None
 
     def _mark_sent(self, key: str) -> None:
         with self._sessions.begin() as session:
@@ -285,7 +297,49 @@ def _code(error: Exception) -> str:
     return f"SMTP {code}" if code else type(error).__name__
 
 
+# While an email is being sent, the activity tells Temporal it is alive this often: well inside the mail
+# activities' heartbeat timeout (workflows/options.py), however long the mail server takes.
+HEARTBEAT_EVERY = 3.0
+
+
+@asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+
+
+class Unbuildable(Exception):
+    """An outbox message that cannot be made into an email (its reason names no address)."""
+
+
+def _one_mailbox(address: str, what: str) -> str:
+    """The address, if it is exactly one mailbox: never a list, a display name or a header break."""
+    if any(character in address for character in "\r\n,;<>") or len(getaddresses([address])) != 1:
+        raise ValueError(f"the {what} is not one email address")
+    if "@" not in address or any(character.isspace() for character in address.strip()):
+        raise ValueError(f"the {what} is not one email address")
+    return address.strip()
+
+
 def _build(row: OutboxMessage) -> EmailMessage:
+    """The email of an outbox row; ValueError when its addresses are not one mailbox each, so that a bad
+    address stored before validation can never send to several people or inject a header."""
+    _one_mailbox(row.recipient, "recipient")
+    _one_mailbox(row.sender, "sender")
+    if row.reply_to:
+        _one_mailbox(row.reply_to, "reply-to address")
     message = EmailMessage()
     message["From"] = row.sender
     message["To"] = row.recipient

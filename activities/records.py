@@ -100,7 +100,7 @@ class CaseRecords(CaseFiles):
                 ):
                     token.expires_at = expires_at
             waived = change.waived or change.waived_reason is not None
-            if waived and request.state == "requested":
+            if waived and request.state in ("requested", "no_contact"):
                 request.state = "waived"
                 if change.submission_id is not None:
                     reasons = submission_of(session, case, change.submission_id).body.get("reasons")

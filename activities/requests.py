@@ -25,7 +25,7 @@ from domain.application import Application
 from domain.calendar import add_working_days
 from domain.links import TokenPurpose, agency_link_path, link_expires_at
 from domain.policy import Agency, AgencyKind, LocalityPolicy
-from workflows.models import AgencyChase, ChaseSent, OpenRequests, ResendInformationRequest
+from workflows.models import AgencyChase, ChaseSent, CloseRequests, OpenRequests, ResendInformationRequest
 
 
 class InformationRequests(CaseFiles):
@@ -254,6 +254,44 @@ class InformationRequests(CaseFiles):
             return agency_key, spoc_keys, request.id
 
     @activity.defn
+    async def close_information_requests(self, closing: CloseRequests) -> int:
+        """The case closed: its open requests close too, and each agency with an address is told that no
+        answer is needed. Returns how many requests closed."""
+        emails = await asyncio.to_thread(self._record_closing, closing)
+        await deliver_each(self._mailer.deliver(key) for key in emails)
+        return len(emails)
+
+    def _record_closing(self, closing: CloseRequests) -> list[str]:
+        emails: list[str] = []
+        with self._sessions.begin() as session:
+            case = self._case(session, closing.reference)
+            policy = self._policy(case.locality)
+            for request in case.information_requests:
+                if request.state in ("requested", "no_contact"):
+                    request.state = "closed"
+                elif request.state != "closed":  # answered or waived: nothing to tell
+                    continue
+                if not request.agency_email or request.delivery == "failed":
+                    continue
+                key = f"{case.reference}:request-closed:{request.request_key}:{request.agency_email}"
+                if not self._mailer.exists(session, key):
+                    rendered = self._renderer.render(
+                        "emails/agency-request-closed.j2",
+                        {
+                            "case": self._case_summary(case),
+                            "council": policy,
+                            "case_url": self._case_url(case.reference),
+                            "agency": {"name": request.agency_name, "email": request.agency_email},
+                            "request": self._request_summary(request),
+                        },
+                    )
+                    self._queue_email(
+                        session, case, policy, key, "agency-request-closed", request.agency_email, rendered
+                    )
+                emails.append(key)
+        return emails
+
+    @activity.defn
     async def resend_information_request(self, resend: ResendInformationRequest) -> None:
         """Send a request again with a new link, to a new address if given; earlier links stop working."""
         outbox_key, request_id = await asyncio.to_thread(self._record_resend, resend)
@@ -280,6 +318,8 @@ class InformationRequests(CaseFiles):
             if not self._mailer.exists(session, outbox_key):
                 self._revoke_links(session, request, "resent")
                 request.agency_email = to
+                if request.state == "no_contact":  # given an address: asked like any agency from now on
+                    request.state = "requested"
                 request.resent_count = resend.generation
                 request.delivery = "pending"
                 agency = policy.agency(request.agency_key) or Agency(
@@ -303,8 +343,6 @@ class InformationRequests(CaseFiles):
     def _request_keys(self, opening: OpenRequests) -> list[str]:
         with self._sessions() as session:
             case = self._case(session, opening.reference)
-            return [
-                r.request_key
-                for r in case.information_requests
-                if r.purpose == opening.purpose.value and r.state != "no_contact"
-            ]
+            # Requests to organisations without an address (no_contact) are tracked too: the SPOC gives
+            # them an address (a resend), records their answer, or proceeds without it.
+            return [r.request_key for r in case.information_requests if r.purpose == opening.purpose.value]

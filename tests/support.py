@@ -215,7 +215,7 @@ class CaseService:
             reference, lambda c: any(r["purpose"] == purpose for r in c["information_requests"])
         )
         for request in case["information_requests"]:
-            if request["purpose"] == purpose and request["state"] == "requested":
+            if request["purpose"] == purpose and request["state"] in ("requested", "no_contact"):
                 response = await self.act(
                     reference,
                     "agency-responses",

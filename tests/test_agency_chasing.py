@@ -383,3 +383,59 @@ async def test_temporary_failures_are_retried_then_given_up_after_47_hours(servi
         service.mail.defer.discard("greylisted@example.test")
     await service.act(reference, "withdraw", {"reason": "Resolved.", "requested_by": "spoc"})
     await service.result(reference)
+
+
+async def test_an_organisation_not_in_the_policy_can_be_given_an_address_answered_or_waived(
+    service: CaseService,
+) -> None:
+    body = application(today=await service.today())
+    body["incidents"] += [
+        {**body["incidents"][0], "reported_to": "other", "organisation": "Narborough Residents Association"},
+        {**body["incidents"][1], "reported_to": "other", "organisation": "St Mary's Surgery"},
+    ]
+    reference = await service.open_case(body)
+    case = await service.wait_for(
+        reference, lambda c: any("agencies (threshold)" in e["event"] for e in c["chronology"])
+    )
+    unlisted = sorted(
+        (r for r in case["information_requests"] if r["state"] == "no_contact"), key=lambda r: r["agency"]
+    )
+    assert [r["agency"] for r in unlisted] == ["Narborough Residents Association", "St Mary's Surgery"]
+    # Organisations' names stay out of the keys (and so out of Temporal).
+    assert all("narborough" not in r["request_key"] for r in unlisted)
+    for request in case["information_requests"]:
+        if request["state"] == "requested":
+            answer = {
+                "request_key": request["request_key"],
+                "records_found": "On file.",
+                "received_by": "phone",
+            }
+            assert (await service.act(reference, "agency-responses", answer)).status_code == 200
+    # The decision waits for them too.
+    decision = {"outcome": "met", "reasons": "Reports on file."}
+    early = await service.act(reference, "threshold-decision", decision)
+    assert early.status_code == 409 and unlisted[0]["request_key"] in early.json()["detail"]
+
+    # The SPOC finds an address for one: it is asked like any agency, with its link.
+    residents = unlisted[0]["request_key"]
+    resend = {"request_key": residents, "to": "secretary@narborough-residents.example.com"}
+    assert (await service.act(reference, "information-requests/resend", resend)).status_code == 200
+    case = await service.wait_for(
+        reference,
+        lambda c: any(
+            r["request_key"] == residents and r["state"] == "requested" for r in c["information_requests"]
+        ),
+    )
+    sent = [
+        m for m in service.mail.messages() if str(m["To"]) == "secretary@narborough-residents.example.com"
+    ]
+    assert sent and reference in str(sent[-1]["Subject"])
+    answer = {"request_key": residents, "records_found": "Two letters.", "received_by": "email"}
+    assert (await service.act(reference, "agency-responses", answer)).status_code == 200
+    # ... and proceeds without the other.
+    waiver = {"request_key": unlisted[1]["request_key"], "reasons": "The surgery holds no ASB records."}
+    assert (await service.act(reference, "information-requests/waive", waiver)).status_code == 200
+    decided = await service.act(reference, "threshold-decision", decision)
+    assert decided.status_code == 200, decided.text
+    await service.act(reference, "withdraw", {"reason": "Test over.", "requested_by": "spoc"})
+    await service.result(reference)

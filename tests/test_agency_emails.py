@@ -127,6 +127,14 @@ def agency_reminder_context(kind: str = "reminder", purpose: str = "threshold") 
     }
 
 
+def agency_request_closed_context() -> dict[str, Any]:
+    return {
+        **base_context(),
+        "agency": {"name": AGENCY.name, "email": str(AGENCY.email)},
+        "request": request_summary("threshold"),
+    }
+
+
 def agency_overdue_context(delivery: str = "pending", **changes: Any) -> dict[str, Any]:
     return {
         **base_context(),
@@ -215,6 +223,7 @@ EMAIL_CONTEXTS: dict[str, Callable[[], dict[str, Any]]] = {
     "information-request": information_request_context,
     "agency-reminder": agency_reminder_context,
     "agency-overdue": agency_overdue_context,
+    "agency-request-closed": agency_request_closed_context,
     "information-complete": information_complete_context,
     "new-link-requested": new_link_context,
     "mail-failed": mail_failed_context,
@@ -605,3 +614,10 @@ def test_letter_subject_names_no_one(stem: str) -> None:
     assert "\n" not in rendered.subject
     for personal in PERSONAL:
         assert personal not in rendered.subject, (stem, personal)
+
+
+def test_request_closed_email_says_no_answer_is_needed_and_holds_no_personal_data() -> None:
+    rendered = render("agency-request-closed", agency_request_closed_context())
+    assert rendered.subject.startswith("No answer needed") and REFERENCE in rendered.subject
+    assert "no longer need your answer" in " ".join(rendered.text.split())
+    assert_no_personal_data(rendered)

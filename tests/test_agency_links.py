@@ -679,7 +679,9 @@ async def test_links_and_sessions_of_a_closed_case_are_refused(service: CaseServ
         assert "Nothing you entered has been sent" in closed.text
     async with service.browser() as browser:
         assert_refusal_page(await browser.get(f"/agency/r/{link}"), reference)
-    assert request_of(await service.case(reference), POLICE)["state"] == "requested"
+    # Nothing was recorded: the request closed with the case, unanswered.
+    closed_request = request_of(await service.case(reference), POLICE)
+    assert closed_request["state"] == "closed" and closed_request["response"] is None
     assert [e.detail for e in audit_of(service.sessions, reference) if e.action == "agency_link_refused"] == [
         f"closed; request {POLICE}"
     ]

@@ -522,3 +522,22 @@ async def test_panel_decision_waits_for_the_review_meeting_to_have_happened(serv
     after = await service.act(reference, "panel-decision", PANEL)
     assert after.status_code == 200, after.text
     await service.wait_for(reference, lambda c: service.letters(c, "letter-3"))
+
+
+async def test_open_requests_close_with_the_case_and_agencies_hear_no_answer_is_needed(
+    service: CaseService,
+) -> None:
+    reference = await service.open_case(application(today=await next_working_morning(service)))
+    case = await service.case(reference)
+    agencies = {r["agency_email"] for r in case["information_requests"] if r["state"] == "requested"}
+    assert len(agencies) == 3
+    response = await service.act(
+        reference, "withdraw", {"reason": "Moved away.", "requested_by": "applicant"}
+    )
+    assert response.status_code == 200
+    await service.result(reference)
+    case = await service.case(reference)
+    assert {r["state"] for r in case["information_requests"]} == {"closed"}
+    told = [m for m in service.mail_about(reference) if "No answer needed" in str(m["Subject"])]
+    assert told, [str(m["Subject"]) for m in service.mail_about(reference)]
+    assert {str(m["To"]) for m in told} == agencies

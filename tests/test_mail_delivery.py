@@ -11,6 +11,7 @@ against the case's outbox rows, not by fixed totals of all mail.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import signal
 import threading
@@ -25,10 +26,15 @@ from typing import Any
 import aiosmtplib
 import pytest
 import pytest_asyncio
+from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.mail import PERMANENT_FAILURE, Mailer, OutgoingEmail
+from core.config import Settings
 from db.models import OutboxMessage
+from db.session import migrate, session_factory
 from devstack.mail_sink import MailSink
 from tests.stack import (
     WorkerProcess,
@@ -355,3 +361,66 @@ async def test_worker_stopped_mid_send_lets_the_send_finish_then_exits(killable:
         timeout=45,
     )
     assert_each_sent_exactly_once(service, sink, reference)
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["a@x.example, b@evil.example", "not an email address", "alex@example.test\r\nBcc: b@evil.example"],
+)
+async def test_a_message_that_cannot_be_built_fails_for_good_and_sends_nothing(
+    tmp_path: Path, mail_sink: MailSink, recipient: str
+) -> None:
+    """An address stored before addresses were checked (or any message that cannot be built) is not
+    retried for two days: it fails at once, is listed as failed, and goes to nobody."""
+    database_url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    migrate(database_url)
+    settings = Settings(
+        database_url=database_url, smtp_host=mail_sink.host, smtp_port=mail_sink.port, _env_file=None
+    )  # type: ignore[call-arg]
+    sessions = session_factory(database_url)
+    mailer = Mailer(settings, sessions)
+    key = f"test:{uuid.uuid4().hex}"
+    before = len(mail_sink.messages())
+    email = OutgoingEmail(
+        idempotency_key=key,
+        case_reference=None,
+        purpose="letter",
+        sender="community.trigger@blaby.council.example",
+        reply_to=None,
+        recipient=recipient,
+        subject="CT-BLA-2026-0001",
+        body_text="Hello.",
+        body_html="<p>Hello.</p>",
+    )
+    await asyncio.to_thread(mailer.record_alone, email)
+    with pytest.raises(ApplicationError) as failed:
+        await mailer.deliver(key)
+    assert failed.value.type == PERMANENT_FAILURE and failed.value.non_retryable
+    assert "could not be built" in str(failed.value) and "evil" not in str(failed.value)
+    with sessions() as session:
+        row = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+        assert row is not None and row.status == "failed"
+    assert len(mail_sink.messages()) == before
+
+
+async def test_worker_killed_mid_send_is_replaced_and_the_case_resumes_within_30_seconds(
+    killable: KillableStack,
+) -> None:
+    """kill -9 while Letter 1 is in the mail server's hands: a new worker takes the case up as soon as
+    the dead one's heartbeat is missed (15 s), not after the mail activity's ten-minute timeout."""
+    service, sink = killable.service, killable.sink
+    kill = Once(killable.kill_worker)
+    sink.on_kept = kill
+    killable.start_worker()
+    reference = await apply(service)
+    await wait_until(kill.fired.is_set, f"the sink kept Letter 1\n{killable.output()}", timeout=20)
+    killed_at = time.monotonic()
+    sink.on_kept = None
+    killable.start_worker()
+    await wait_until(
+        lambda: case_carried_on(service, reference),
+        f"the case resumed on the new worker\n{killable.output()}",
+        timeout=30,
+    )
+    assert time.monotonic() - killed_at < 30
+    assert letter_1(service, reference).status == "sent"

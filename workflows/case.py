@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
+    from activities.case import CaseActivities
     from domain.calendar import WorkingCalendar, add_working_days, long_date
     from domain.deadlines import StepEvent, StepEventKind, step_events, window_closes_at
     from domain.decisions import ThresholdOutcome
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStage,
         CaseStatus,
         ClosedReason,
+        CloseRequests,
         ImpactStatementRecord,
         InformationPurpose,
         LetterCode,
@@ -51,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ThresholdDecisionRecord,
         WithdrawalRecord,
     )
+    from workflows.options import mail_options
     from workflows.search_attributes import search_attributes_at_start
     from workflows.steps import Step, await_step
 
@@ -244,6 +247,13 @@ class CaseWorkflow(InformationRequests):
         # Let chasing loops (they stop on withdrawal) and update handlers still recording finish first.
         if self._chasers:
             await asyncio.gather(*self._chasers)
+        if self._lean and self._requests:
+            # Requests still open close with the case, and their agencies hear that no answer is needed.
+            await workflow.execute_activity_method(
+                CaseActivities.close_information_requests,
+                CloseRequests(reference=self._input.reference),
+                **mail_options("Close the open information requests and tell their agencies"),
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 

@@ -332,6 +332,12 @@ class ResendInformationRequest(_Model):
     link_valid_after_due: int
 
 
+class CloseRequests(_Model):
+    """The case closed: close its open information requests and tell their agencies."""
+
+    reference: str
+
+
 class RequestChange(_Model):
     """Record a new due date or a waiver of an information request."""
 

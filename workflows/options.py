@@ -7,15 +7,17 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-# Database writes: short, retried until the database is back.
-RECORD_TIMEOUT = timedelta(seconds=60)
+# Database writes: short, retried until the database is back. A worker killed during one is noticed when
+# the attempt times out, so the case resumes on another worker within about this long.
+RECORD_TIMEOUT = timedelta(seconds=20)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 # Email: transient failures retry with backoff for up to two days; permanent ones are not retried.
 # One attempt may send several emails (each with its own SMTP timeout), so it has ten minutes; it
-# heartbeats before each email, so a worker that dies is noticed within the heartbeat timeout.
+# heartbeats every few seconds while it sends (activities/mail.py), so a worker that dies is noticed
+# within the heartbeat timeout and the case resumes on another worker within half a minute.
 MAIL_TIMEOUT = timedelta(minutes=10)
-MAIL_HEARTBEAT = timedelta(minutes=2)
+MAIL_HEARTBEAT = timedelta(seconds=15)
 MAIL_GIVE_UP_AFTER = timedelta(days=2)
 MAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
