@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from core.config import PROJECT_ROOT
+from domain.calendar import long_date as calendar_long_date
 
 TEMPLATES = PROJECT_ROOT / "templates"
 
@@ -27,7 +28,7 @@ def long_date(value: dt.date | dt.datetime | str | None) -> str:
         value = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
     if isinstance(value, dt.datetime):
         value = value.date()
-    return f"{value.day} {value:%B %Y}"
+    return calendar_long_date(value)
 
 
 def _environment(html: bool) -> Environment:

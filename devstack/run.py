@@ -1,5 +1,8 @@
 """`make run`: the whole service on this machine, in one foreground command; Ctrl-C stops it all.
 
+Over 500 lines on purpose: it is one small process supervisor (pid files, ports, children, readiness,
+logs), read top to bottom, that nothing else imports; split, its steps would only call each other.
+
     python -m devstack.run
 
 1. Creates `var/` (or `$VAR_DIR`), stops anything left running by an earlier run (from the pid files in
