@@ -796,3 +796,25 @@ async def test_every_use_and_refusal_is_audited_without_tokens(service: CaseServ
         for secret in secrets:
             assert secret not in text
         assert "Alex Example" not in text and "Sam Officer" not in text
+
+
+async def test_new_link_for_a_closed_case_says_it_is_closed_and_asks_nobody(service: CaseService) -> None:
+    reference = await open_case(service)
+    link = issue_link(service.sessions, reference, POLICE)
+    withdrawn = await service.act(
+        reference, "withdraw", {"reason": "Moved away.", "requested_by": "applicant"}
+    )
+    assert withdrawn.status_code == 200
+    await service.wait_for(reference, lambda c: c["stage"] == "closed")
+    async with service.browser() as browser:
+        refusal = await browser.get(f"/agency/r/{link}")
+        assert_refusal_page(refusal, reference)
+        form = {"token": hidden(refusal.text, "token"), "csrf_token": hidden(refusal.text, "csrf_token")}
+        asked = await browser.post("/agency/new-link", data=form)
+    assert asked.status_code == 410
+    said = " ".join(asked.text.split())
+    assert "This case is closed" in said and "We have not asked anyone" in said
+    assert reference not in asked.text
+    await service.result(reference)
+    case = await service.case(reference)
+    assert not any("asked for a new link" in entry["event"] for entry in case["chronology"])

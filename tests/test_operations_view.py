@@ -49,6 +49,14 @@ async def test_a_case_reads_at_a_glance_in_the_web_ui(service: CaseService) -> N
     due = add_working_days(start, 10, NATION)
     await service.wait_for(reference, lambda c: c["next_deadline"] == due.isoformat())
 
+    history = await service.env.client.get_workflow_handle(f"Case:{reference}").fetch_history()
+    started = history.events[0]
+    codec = support.DATA_CONVERTER.payload_codec
+    assert codec is not None
+    summary = (await codec.decode([started.user_metadata.summary]))[0]
+    assert pydantic_data_converter.payload_converter.from_payload(summary, str) == (
+        f"Case {reference} (Blaby District Council)"
+    )
     details = await current_details(service, reference)
     assert f"**Case {reference}** (blaby)" in details
     assert "**Stage:** threshold check" in details

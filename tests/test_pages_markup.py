@@ -104,6 +104,7 @@ def contexts() -> dict[str, dict[str, Any]]:
         "agency/form_expired.html": {**agency, "retry_url": "/agency/reply"},
         "agency/link_refused.html": {**agency, "token": "t" * 43, "csrf_token": "c" * 64},
         "agency/new_link_requested.html": agency,
+        "agency/new_link_case_closed.html": agency,
         "agency/session_refused.html": agency,
         "agency/too_many_requests.html": {**agency, "wait": "12 minutes"},
         "agency/request_too_large.html": {**agency, "limit": "1 MB"},

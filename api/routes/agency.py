@@ -56,7 +56,15 @@ from api.agency.views import (
 )
 from api.audit import record_audit, record_tallied_audit
 from api.case_store import store_agency_submission
-from api.deps import AgencyVisit, AgencyVisitDep, MaybeTemporalDep, NowDep, SessionFactoryDep, SettingsDep
+from api.deps import (
+    AgencyVisit,
+    AgencyVisitDep,
+    MaybeTemporalDep,
+    NowDep,
+    PoliciesDep,
+    SessionFactoryDep,
+    SettingsDep,
+)
 from api.rate_limits import RateLimit, rate_limited
 from domain.calendar import london_date
 from domain.decisions import AgencyResponse
@@ -102,9 +110,11 @@ async def ask_for_new_link(
     sessions: SessionFactoryDep,
     now: NowDep,
     client: MaybeTemporalDep,
+    policies: PoliciesDep,
 ) -> Response:
     """Ask the SPOC for a new link, once a day at most for each request. The page is the same whether or
-    not the link was ours, and whether or not it was asked for already today."""
+    not the link was ours, and whether or not it was asked for already today; a link of a closed case
+    gets the page that says so (nobody is asked for anything)."""
     form = await request.form(max_files=0, max_fields=10)
     token = form.get("token")
     token = token if isinstance(token, str) else ""
@@ -134,7 +144,8 @@ async def ask_for_new_link(
     view, closed = found
     if closed:
         await tally(view.actor, view.case_reference, f"case closed; request {view.request_key}")
-        return page("new_link_requested.html")
+        # Said plainly, without the case's reference: nobody is asked for a new link.
+        return page("new_link_case_closed.html", status_code=410, council=policies[view.locality])
     today = london_date(now)
     # Decided in the database before the case hears of it: the case takes one request a day, not each post.
     first_today = await run_in_threadpool(
