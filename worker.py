@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import build_activities
 from core.config import Settings, get_settings
@@ -31,6 +32,21 @@ log = logging.getLogger("worker")
 WORKFLOWS = [CaseWorkflow, CalendarCheckWorkflow]
 
 
+def deployment_for(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Deployment Versioning, when `WORKER_BUILD_ID` (the git commit) is set: each release is a
+    version of the `WORKER_DEPLOYMENT_NAME` deployment, and cases move to the current version at their
+    next workflow task (auto-upgrade: they run for months, and patches keep them replaying)."""
+    if not settings.worker_build_id:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.worker_deployment_name, build_id=settings.worker_build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+    )
+
+
 def build_worker(settings: Settings, client: Client, executor: ThreadPoolExecutor) -> Worker:
     """The worker as production runs it."""
     return Worker(
@@ -41,6 +57,7 @@ def build_worker(settings: Settings, client: Client, executor: ThreadPoolExecuto
         activities=build_activities(settings, policies_from(settings.localities_dir)),
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
+        deployment_config=deployment_for(settings),
     )
 
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Web UI origins allowed to call the codec endpoint from the browser (CORS).
     # Comma-separated.
     codec_allowed_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+    # Worker Deployment Versioning: set WORKER_BUILD_ID to the release's git commit (worker.py).
+    worker_build_id: str | None = None
+    worker_deployment_name: str = "community-trigger"
     # How long a stopping worker lets running activities (an SMTP send) finish before it cancels them.
     worker_shutdown_seconds: float = 60.0
     temporal_task_queue: str = "community-trigger"
