@@ -81,13 +81,17 @@ class CalendarActivities:
             )
             handle = client.get_workflow_handle(case_workflow_id(reference))
             try:
-                await handle.execute_update(
-                    "calendar_changed",
-                    change,
-                    id=f"calendar-{digest}",
-                    result_type=ActionResult,
-                    rpc_timeout=UPDATE_RPC_TIMEOUT,
-                )
+                # One case that takes no updates (its workflow task failing, say) must not hold up the rest.
+                async with asyncio.timeout(UPDATE_RPC_TIMEOUT.total_seconds()):
+                    await handle.execute_update(
+                        "calendar_changed",
+                        change,
+                        # The day too: a retry today is the same update, but a change reverted later (A, B,
+                        # then A again) is a new one.
+                        id=f"calendar-{today.isoformat()}-{digest}",
+                        result_type=ActionResult,
+                        rpc_timeout=UPDATE_RPC_TIMEOUT,
+                    )
                 updated += 1
                 log.info("case %s: bank holidays updated", reference)
             except WorkflowUpdateFailedError as error:
@@ -97,7 +101,7 @@ class CalendarActivities:
                 else:
                     not_reached += 1
                     log.warning("case %s: bank-holiday update refused (%s)", reference, type(cause).__name__)
-            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError) as error:
                 not_reached += 1
                 log.warning(
                     "case %s: bank-holiday update not delivered (%s)", reference, type(error).__name__

@@ -127,6 +127,8 @@ def entry_text(session: Session, case: Case, event: ChronologyEvent) -> tuple[st
     text = event.event
     if event.submission_id is not None:
         submission = submission_of(session, case, event.submission_id)
+        if event.staff_id is None and actor == "agency":  # an agency through its link
+            actor = submission.submitted_by
         detail = chronology_detail(submission.kind, submission.body)
         if detail:
             text = f"{text} {detail}"

@@ -123,7 +123,7 @@ def store_case(
     return reference, True
 
 
-def forget_case(sessions: sessionmaker[Session], *, reference: str) -> None:
+def forget_case(sessions: sessionmaker[Session], *, reference: str, give_number_back: bool = True) -> None:
     """Remove a case whose workflow could not start, so that nothing half-opened is kept, and give its
     number back when it is still the locality's last: the next application takes it, leaving no gap. (Only
     if another application was numbered in between does the number stay unused.)"""
@@ -132,6 +132,8 @@ def forget_case(sessions: sessionmaker[Session], *, reference: str) -> None:
         if case is None:
             return
         session.delete(case)
+        if not give_number_back:
+            return
         year, number = reference.rsplit("-", 2)[1:]
         session.execute(
             update(ReferenceCounter)
@@ -198,12 +200,18 @@ def store_submission(
     session: Session, *, case: Case, kind: str, key: str, body: dict[str, Any], submitted_by: str
 ) -> int:
     """Keep what staff or an agency submitted (texts included) before the workflow hears of it; the id of
-    the same submission again when an action is retried with its Idempotency-Key."""
+    the same submission again when an action is retried with its Idempotency-Key, and 409 if the retry
+    carries something else (the workflow would take the first, the record the second)."""
     existing = session.scalar(
-        select(Submission.id).where(Submission.case_id == case.id, Submission.submission_key == key)
+        select(Submission).where(Submission.case_id == case.id, Submission.submission_key == key)
     )
     if existing is not None:
-        return existing
+        if existing.body != body or existing.kind != kind:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "This Idempotency-Key was already used for a different action or body: use a new key.",
+            )
+        return existing.id
     submission = Submission(
         case_id=case.id,
         kind=kind,
@@ -242,3 +250,9 @@ def store_agency_submission(
         return store_submission(
             session, case=case, kind="agency_response", key=key, body=body, submitted_by=submitted_by
         )
+
+
+def forget_agency_submission(sessions: sessionmaker[Session], submission_id: int) -> None:
+    """An agency's answer the case refused (already answered, closed): nothing of it is kept."""
+    with sessions() as session:
+        forget_submission(session, submission_id)

@@ -93,7 +93,9 @@ class SlidingWindowLimiter:
         for key, window in list(self._windows.items()):
             if not window.hits or window.hits[-1] <= now - window.seconds:
                 del self._windows[key]
-        while len(self._windows) >= self._max_keys:
+        # Down to nine tenths, oldest first, so that a flood of new keys costs one scan per tenth of the
+        # table, not one per request.
+        while len(self._windows) > self._max_keys * 9 // 10:
             del self._windows[next(iter(self._windows))]
 
 

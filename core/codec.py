@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from core.config import Settings
 
@@ -96,4 +96,10 @@ def codec_for(settings: Settings) -> EncryptionCodec:
 
 def data_converter_for(settings: Settings) -> DataConverter:
     """Pydantic models as JSON, then encrypted: what the API, the worker and the tests use."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec_for(settings))
+    # Failures too: an error's message and stack trace (a database error quotes its parameters) go into
+    # histories and pending activities encoded, so through the codec like any payload.
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec_for(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

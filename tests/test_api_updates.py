@@ -56,6 +56,10 @@ async def test_waive_twice_with_same_idempotency_key_is_applied_once(service: Ca
     again = await post_action(service, reference, "information-requests/waive", waiver, key)
     assert again.status_code == 200, again.text
     assert again.json() == first.json()
+    # The same key with other words is refused: the case would keep the first, the record the second.
+    edited = {**waiver, "reasons": "Something else entirely."}
+    mixed = await post_action(service, reference, "information-requests/waive", edited, key)
+    assert mixed.status_code == 409 and "different" in mixed.json()["detail"]
     # A new key is a new action, refused now that the request is waived.
     other = await post_action(service, reference, "information-requests/waive", waiver, uuid.uuid4().hex)
     assert other.status_code == 409 and "already waived" in other.json()["detail"]

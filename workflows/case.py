@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         AGENCY_CHASING,
         LEAN_HISTORY,
         STEP_NAMES,
+        cause_of,
     )
     from workflows.models import (
         ActionResult,
@@ -234,11 +235,15 @@ class CaseWorkflow(BankHolidayChanges):
             await asyncio.gather(*self._chasers)
         if self._lean and self._requests:
             # Requests still open close with the case, and their agencies hear that no answer is needed.
-            await workflow.execute_activity_method(
-                CaseActivities.close_information_requests,
-                CloseRequests(reference=self._input.reference),
-                **mail_options("Close the open information requests and tell their agencies"),
-            )
+            try:
+                await workflow.execute_activity_method(
+                    CaseActivities.close_information_requests,
+                    CloseRequests(reference=self._input.reference),
+                    **mail_options("Close the open information requests and tell their agencies"),
+                )
+            except ActivityError as error:
+                # An agency's address that fails is in the failed-mail list; the case closes all the same.
+                await self._record(f"Telling the agencies that the case closed failed: {cause_of(error)}.")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 

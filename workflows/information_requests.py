@@ -358,7 +358,11 @@ class InformationRequests(CaseBase):
             raise ApplicationError(
                 f"There is no information request {key!r} on this case.", type="UnknownRequest"
             ) from None
-        await self._record(f"Answer to information request {key} recorded ({response.received_by}).", actor)
+        await self._record(
+            f"Answer to information request {key} recorded ({response.received_by}).",
+            actor,
+            submission_id=response.submission_id,
+        )
         return ActionResult(stage=self._stage, message="The agency's answer has been recorded.")
 
     @agency_response.validator

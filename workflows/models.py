@@ -132,8 +132,8 @@ class CaseInput(_Model):
 
 
 class Actor(_Model):
-    """Who did it: a member of staff by id (the activity that writes the chronology names them from the
-    staff table), or an agency by its organisation's name."""
+    """Who did it: a member of staff by id, or an agency (role "agency"): the activity that writes the
+    chronology names them from the staff table, or from the agency's submission."""
 
     user_id: int | None = None
     name: str = Field(default="", max_length=200)
@@ -141,9 +141,11 @@ class Actor(_Model):
 
     @property
     def label(self) -> str:
-        if self.name:
+        if self.name:  # staff of cases from before, and agencies of cases from before
             return f"{self.name} ({self.role})"
-        return f"staff #{self.user_id} ({self.role})"
+        if self.user_id is not None:
+            return f"staff #{self.user_id} ({self.role})"
+        return self.role
 
 
 # What the case workflow is told of each submission (domain/decisions.py): the enums, dates and counts it

@@ -55,6 +55,7 @@ from api.agency.views import (
     reply_details,
 )
 from api.audit import record_audit, record_tallied_audit
+from api.case_store import forget_agency_submission as forget_submission
 from api.case_store import store_agency_submission
 from api.deps import (
     AgencyVisit,
@@ -316,12 +317,15 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
             view.case_reference,
             CaseWorkflow.agency_response,
             args=[
-                Actor(name=view.agency_name[:200], role="agency"),
+                # No name: an organisation the applicant named is named from the submission instead.
+                Actor(role="agency"),
                 AgencyAnswerRecord.model_validate({**answer.model_dump(), "submission_id": submission_id}),
             ],
             update_id=update_id,
         )
     except WorkflowUpdateFailedError as error:
+        # Refused by the case: nothing of the answer is kept.
+        await run_in_threadpool(forget_submission, visit.sessions, submission_id)
         kind = error.cause.type if isinstance(error.cause, ApplicationError) else None
         if kind == "AlreadyAnswered":
             return "already_answered"
@@ -331,6 +335,7 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
         return "unavailable"
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:  # the case's workflow has finished
+            await run_in_threadpool(forget_submission, visit.sessions, submission_id)
             return "closed"
         log.warning("an agency answer could not reach the case workflow: %s", error.status)
         return "unavailable"

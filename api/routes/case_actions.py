@@ -128,6 +128,7 @@ async def record(
         ) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
+            await run_in_threadpool(forget_submission, action.session, submission_id)
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 "The case is closed; nothing more can be recorded.",

@@ -5,6 +5,7 @@ The staff decisions that move a case on are in `api.routes.case_actions`.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from typing import Annotated
@@ -15,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import add_audit
 from api.case_store import (
@@ -112,8 +113,11 @@ async def apply(
     except WorkflowAlreadyStartedError as error:
         if created and not await started_for_same_application(client, reference, idempotency_key):
             # A new case whose reference already has a workflow: the database and Temporal disagree
-            # (say, a database restored without Temporal). Keep nothing rather than join another case.
-            await run_in_threadpool(lambda: forget_case(sessions, reference=reference))
+            # (say, a database restored without Temporal). Keep nothing rather than join another case,
+            # and keep the number used up: giving it back would hand the next application the same clash.
+            await run_in_threadpool(
+                lambda: forget_case(sessions, reference=reference, give_number_back=False)
+            )
             log.error("case reference %s already has a workflow; application not saved", reference)
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -123,8 +127,12 @@ async def apply(
         # Otherwise: a retry of an application whose case is already running.
     except RPCError as error:
         if created:
-            # Nothing half-written: a case that could not start is not kept.
-            await run_in_threadpool(lambda: forget_case(sessions, reference=reference))
+            # Nothing half-written: a case that could not start is not kept. Its number goes to the next
+            # application only if the workflow surely does not exist (a timeout may have started it).
+            started = await workflow_may_exist(client, reference)
+            await run_in_threadpool(
+                lambda: forget_case(sessions, reference=reference, give_number_back=not started)
+            )
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "The case service is unavailable; your application was not saved. Please try again shortly.",
@@ -143,6 +151,19 @@ APPLICATION_MEMO = "application"
 
 def application_digest(idempotency_key: str) -> str:
     return hashlib.sha256(f"application|{idempotency_key}".encode()).hexdigest()
+
+
+async def workflow_may_exist(client: Client, reference: str) -> bool:
+    """False only when Temporal answers that there is no workflow for this reference."""
+    try:
+        await client.get_workflow_handle(case_workflow_id(reference)).describe(
+            rpc_timeout=dt.timedelta(seconds=5)
+        )
+    except RPCError as error:
+        return error.status != RPCStatusCode.NOT_FOUND
+    except Exception:  # not answering: it may have been started
+        return True
+    return True
 
 
 async def started_for_same_application(client: Client, reference: str, idempotency_key: str | None) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
@@ -100,7 +101,7 @@ async def transcode(
             case_reference=None,
             detail=f"{len(result)} payloads of namespace {namespace!r}",
         )
-        session.commit()
+        await run_in_threadpool(session.commit)
     response = Response(
         content=json_format.MessageToJson(Payloads(payloads=result)), media_type="application/json"
     )
