@@ -309,7 +309,7 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
         reference=view.case_reference,
         key=update_id,
         body=answer.model_dump(mode="json"),
-        submitted_by=view.actor,
+        submitted_by=f"{view.agency_name} (agency)",
     )
     try:
         await case_updates.execute_case_update(
