@@ -211,11 +211,7 @@ class InformationRequests(CaseFiles):
                     rendered = self._renderer.render(
                         "emails/agency-reminder.j2",
                         {
-                            "case": self._case_summary(case),
-                            "council": policy,
-                            "case_url": self._case_url(case.reference),
-                            "agency": {"name": request.agency_name, "email": request.agency_email},
-                            "request": self._request_summary(request),
+                            **self._agency_context(case, policy, request),
                             "chase": {"kind": chase.kind},
                             "link": link,
                         },
@@ -253,6 +249,18 @@ class InformationRequests(CaseFiles):
                 spoc_keys.append(key)
             return agency_key, spoc_keys, request.id
 
+    def _agency_context(
+        self, case: Case, policy: LocalityPolicy, request: InformationRequest
+    ) -> dict[str, Any]:
+        """What every email to an agency about its request shows (nothing about the applicant)."""
+        return {
+            "case": self._case_summary(case),
+            "council": policy,
+            "case_url": self._case_url(case.reference),
+            "agency": {"name": request.agency_name, "email": request.agency_email},
+            "request": self._request_summary(request),
+        }
+
     @activity.defn
     async def close_information_requests(self, closing: CloseRequests) -> int:
         """The case closed: its open requests close too, and each agency with an address is told that no
@@ -277,13 +285,7 @@ class InformationRequests(CaseFiles):
                 if not self._mailer.exists(session, key):
                     rendered = self._renderer.render(
                         "emails/agency-request-closed.j2",
-                        {
-                            "case": self._case_summary(case),
-                            "council": policy,
-                            "case_url": self._case_url(case.reference),
-                            "agency": {"name": request.agency_name, "email": request.agency_email},
-                            "request": self._request_summary(request),
-                        },
+                        self._agency_context(case, policy, request),
                     )
                     self._queue_email(
                         session, case, policy, key, "agency-request-closed", request.agency_email, rendered
