@@ -1,5 +1,5 @@
 """What staff and agencies submit about a case, in full: the decisions, arrangements and answers as the
-API takes them and the database keeps them (table `submissions`).
+API takes them (strictly: an unknown field is a 422) and the database keeps them (table `submissions`).
 
 Their free texts (reasons, findings, names, an agency's notes) never go through Temporal: the API stores a
 submission first and sends the case workflow only its id with the enums and dates the workflow decides by
@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
+
+from domain.application import one_mailbox
+
+
+def one_mailbox_or_other(value: Any) -> Any:
+    return one_mailbox(value) if isinstance(value, str) else value
 
 
 class _Submission(BaseModel):
@@ -74,8 +80,9 @@ class ResendRequest(_Submission):
     """Send an information request again with a new link; the earlier links stop working."""
 
     request_key: str = Field(min_length=1, max_length=120)
-    # Another address at the agency, when the policy's one bounced or is the wrong person.
-    to: EmailStr | None = None
+    # Another address at the agency, when the policy's one bounced or is the wrong person: exactly one
+    # mailbox (checked before EmailStr, which would quietly take the address out of "Name <address>").
+    to: Annotated[EmailStr, BeforeValidator(one_mailbox_or_other)] | None = None
     reason: str = Field(default="", max_length=2000)
 
 

@@ -19,22 +19,23 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import case_updates
 from api.audit import add_audit
-from api.bodies import (
-    AgencyResponseBody,
-    AppealOutcomeBody,
-    ExtendRequestBody,
-    ImpactStatementBody,
-    PanelDecisionBody,
-    ResendRequestBody,
-    ReviewMeetingBody,
-    ThresholdDecisionBody,
-    WaiveRequestBody,
-    WithdrawalBody,
-)
 from api.case_store import forget_submission, store_submission
 from api.deps import CaseAction, PoliciesDep, TodayDep, case_action
 from api.errors import invalid
-from domain.decisions import AppealRequest, ImpactStatementMethod
+from domain.decisions import (
+    AgencyResponse,
+    AppealOutcome,
+    AppealRequest,
+    ExtendRequest,
+    ImpactStatement,
+    ImpactStatementMethod,
+    PanelDecision,
+    ResendRequest,
+    ReviewMeeting,
+    ThresholdDecision,
+    WaiveRequest,
+    Withdrawal,
+)
 from domain.staff import Permission
 from workflows.case import CaseWorkflow
 from workflows.models import (
@@ -150,7 +151,7 @@ async def record(
     summary="Record an agency's answer to an information request",
 )
 async def agency_response(
-    answer: AgencyResponseBody,
+    answer: AgencyResponse,
     action: Annotated[CaseAction, case_action(Permission.RECORD_AGENCY_RESPONSE)],
 ) -> ActionResult:
     return await record(
@@ -164,7 +165,7 @@ async def agency_response(
     summary="Send an information request again with a new link (earlier links stop working)",
 )
 async def resend_request(
-    resend: ResendRequestBody,
+    resend: ResendRequest,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
     return await record(
@@ -184,7 +185,7 @@ async def resend_request(
     summary="Give an agency longer to answer (its link lasts longer too)",
 )
 async def extend_request(
-    extension: ExtendRequestBody,
+    extension: ExtendRequest,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
     return await record(
@@ -198,7 +199,7 @@ async def extend_request(
     summary="Proceed without an agency's answer, with reasons (a late answer is still recorded)",
 )
 async def waive_request(
-    waiver: WaiveRequestBody,
+    waiver: WaiveRequest,
     action: Annotated[CaseAction, case_action(Permission.MANAGE_INFORMATION_REQUESTS)],
 ) -> ActionResult:
     return await record(action, CaseWorkflow.waive_request, waiver, "waiver", as_record(WaiveRecord, waiver))
@@ -210,7 +211,7 @@ async def waive_request(
     summary="Record whether the threshold is met (Letter 2a/2b or a rejection follows)",
 )
 async def threshold_decision(
-    decision: ThresholdDecisionBody,
+    decision: ThresholdDecision,
     action: Annotated[CaseAction, case_action(Permission.DECIDE_THRESHOLD)],
 ) -> ActionResult:
     return await record(
@@ -228,7 +229,7 @@ async def threshold_decision(
     summary="Schedule (or reschedule) the multi-agency review meeting",
 )
 async def review_meeting(
-    meeting: ReviewMeetingBody,
+    meeting: ReviewMeeting,
     action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
 ) -> ActionResult:
     return await record(
@@ -247,7 +248,7 @@ async def review_meeting(
     description="In person: `minutes` up to the locality's limit (LLR: 30), which is also the default.",
 )
 async def impact_statement(
-    statement: ImpactStatementBody,
+    statement: ImpactStatement,
     action: Annotated[CaseAction, case_action(Permission.ARRANGE_REVIEW)],
     policies: PoliciesDep,
 ) -> ActionResult:
@@ -271,7 +272,7 @@ async def impact_statement(
     summary="Record the panel's findings and action plan (Letter 3 follows)",
 )
 async def panel_decision(
-    decision: PanelDecisionBody,
+    decision: PanelDecision,
     action: Annotated[CaseAction, case_action(Permission.RECORD_PANEL_DECISION)],
 ) -> ActionResult:
     return await record(
@@ -291,7 +292,7 @@ async def panel_decision(
     summary="Withdraw the application (a confirmation letter follows and the case closes)",
 )
 async def withdraw(
-    withdrawal: WithdrawalBody,
+    withdrawal: Withdrawal,
     action: Annotated[CaseAction, case_action(Permission.WITHDRAW)],
 ) -> ActionResult:
     return await record(
@@ -337,7 +338,7 @@ async def appeal_request(
     summary="Record the appeal's outcome (until the appeal process runs in this service)",
 )
 async def appeal_outcome(
-    outcome: AppealOutcomeBody,
+    outcome: AppealOutcome,
     action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
 ) -> ActionResult:
     return await record(
