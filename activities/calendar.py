@@ -44,6 +44,18 @@ def installed_bank_holidays(nation: str, today: dt.date) -> BankHolidays:
     return BankHolidays.installed(nation, today)
 
 
+def calendar_update(days: BankHolidays, today: dt.date) -> tuple[CalendarChange, str]:
+    """The `calendar_changed` update for these days, and its id: a digest of the days and today's date,
+    so that a retry today is the same update but a change reverted later (A, B, then A again) is new."""
+    digest = hashlib.sha256(
+        f"{days.nation}|{days.first_year}|{days.last_year}|{days.days}".encode()
+    ).hexdigest()
+    change = CalendarChange(
+        bank_holidays=days, reason=f"The installed bank holidays (holidays {holidays.__version__}) differ."
+    )
+    return change, f"calendar-{today.isoformat()}-{digest[:24]}"
+
+
 class CalendarActivities:
     def __init__(self, policies: dict[str, LocalityPolicy], sessions: sessionmaker[Session]) -> None:
         self._policies = policies
@@ -60,7 +72,8 @@ class CalendarActivities:
     async def send_bank_holidays_to_open_cases(self) -> CalendarCheckResult:
         today = london_date(activity_now())
         cases = await asyncio.to_thread(self._open_cases)
-        by_nation: dict[str, BankHolidays] = {}
+        # Nation -> (the update every open case of that nation gets, its id).
+        by_nation: dict[str, tuple[CalendarChange, str]] = {}
         client = activity.client()
         updated = unchanged = not_reached = 0
         for done, (reference, locality) in enumerate(cases):
@@ -70,15 +83,10 @@ class CalendarActivities:
                 not_reached += 1
                 continue
             if policy.nation not in by_nation:
-                by_nation[policy.nation] = installed_bank_holidays(policy.nation, today)
-            days = by_nation[policy.nation]
-            digest = hashlib.sha256(
-                f"{days.nation}|{days.first_year}|{days.last_year}|{days.days}".encode()
-            ).hexdigest()[:24]
-            change = CalendarChange(
-                bank_holidays=days,
-                reason=f"The installed bank holidays (holidays {holidays.__version__}) differ.",
-            )
+                by_nation[policy.nation] = calendar_update(
+                    installed_bank_holidays(policy.nation, today), today
+                )
+            change, update_id = by_nation[policy.nation]
             handle = client.get_workflow_handle(case_workflow_id(reference))
             try:
                 # One case that takes no updates (its workflow task failing, say) must not hold up the rest.
@@ -86,9 +94,7 @@ class CalendarActivities:
                     await handle.execute_update(
                         "calendar_changed",
                         change,
-                        # The day too: a retry today is the same update, but a change reverted later (A, B,
-                        # then A again) is a new one.
-                        id=f"calendar-{today.isoformat()}-{digest}",
+                        id=update_id,
                         result_type=ActionResult,
                         rpc_timeout=UPDATE_RPC_TIMEOUT,
                     )
