@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.case_files import CaseFiles
 from activities.mail import utc_now
-from db.models import AccessToken, Case, ChronologyEntry, InformationRequest, StaffUser, Submission
+from db.models import AccessToken, Case, ChronologyEntry, InformationRequest, Submission
 from domain.decisions import DECISION_KINDS, chronology_detail
 from domain.links import TokenPurpose, link_expires_at
 from workflows.models import AgencyAnswerRecord, CaseProgress, ChronologyEvent, RequestChange
@@ -117,18 +117,13 @@ def submission_of(session: Session, case: Case, submission_id: int) -> Submissio
 
 
 def entry_text(session: Session, case: Case, event: ChronologyEvent) -> tuple[str, str]:
-    """The chronology entry as staff read it: the staff member's name, and the submission's words, from
-    the database (the workflow's history carries only their ids)."""
+    """The chronology entry as staff read it: who submitted it, by name, and the submission's words, from
+    the database (the workflow's history carries only the submission's id)."""
     actor = event.actor
-    if event.staff_id is not None:
-        staff = session.get(StaffUser, event.staff_id)
-        if staff is not None:
-            actor = actor.replace(f"staff #{event.staff_id}", staff.name, 1)
     text = event.event
     if event.submission_id is not None:
         submission = submission_of(session, case, event.submission_id)
-        if event.staff_id is None and actor == "agency":  # an agency through its link
-            actor = submission.submitted_by
+        actor = submission.submitted_by
         detail = chronology_detail(submission.kind, submission.body)
         if detail:
             text = f"{text} {detail}"

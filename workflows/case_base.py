@@ -139,7 +139,6 @@ class CaseBase:
             at=workflow.now(),
             actor=actor.label if isinstance(actor, Actor) else actor,
             event=text,
-            staff_id=actor.user_id if isinstance(actor, Actor) else None,
             submission_id=submission_id,
         )
 

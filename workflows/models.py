@@ -132,8 +132,8 @@ class CaseInput(_Model):
 
 
 class Actor(_Model):
-    """Who did it: a member of staff by id, or an agency (role "agency"): the activity that writes the
-    chronology names them from the staff table, or from the agency's submission."""
+    """Who did it: a member of staff by id, or an agency (role "agency"); the chronology names them from
+    their submission."""
 
     user_id: int | None = None
     name: str = Field(default="", max_length=200)
@@ -248,9 +248,8 @@ class ChronologyEvent(_Model):
     at: dt.datetime
     actor: str
     event: str
-    # The member of staff who did it: the activity writes their name, which the history does not carry.
-    staff_id: int | None = None
-    # The submission whose texts complete the entry (reasons, findings, ...), added by the activity.
+    # The submission whose texts and author complete the entry (reasons, findings, who), added by the
+    # activity: the history names staff only by id.
     submission_id: int | None = None
 
 

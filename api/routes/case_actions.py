@@ -104,7 +104,8 @@ async def record(
         kind=kind,
         key=update_id,
         body=body.model_dump(mode="json"),
-        submitted_by=action.staff.label,
+        # As the chronology names them.
+        submitted_by=f"{action.staff.name} ({action.staff.role})",
     )
     try:
         result: ActionResult = await case_updates.execute_case_update(
