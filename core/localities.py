@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from domain.policy import LocalityPolicy, PolicyError, parse_policy
+from domain.policy import AppealChairList, LocalityPolicy, PolicyError, parse_chair_list, parse_policy
+
+# Shared lists of people who may hear appeals, named by a policy's `[appeal] chair_list`.
+CHAIR_LISTS = "appeal-chairs"
 
 
 def load_policies(directory: Path) -> dict[str, LocalityPolicy]:
@@ -21,10 +24,32 @@ def load_policies(directory: Path) -> dict[str, LocalityPolicy]:
         if policy.code in codes:
             raise PolicyError(f"{path}: code: {policy.code!r} is already used by {codes[policy.code]!r}")
         codes[policy.code] = policy.key
-        policies[policy.key] = policy
+        policies[policy.key] = _with_chairs(policy, directory, path)
     if not policies:
         raise PolicyError(f"{directory}: no locality policy files (*.toml) found")
     return policies
+
+
+def _with_chairs(policy: LocalityPolicy, directory: Path, path: Path) -> LocalityPolicy:
+    """The policy with its shared chair list added to the chairs it lists itself; every route needs
+    someone who may hear its appeals."""
+    appeal = policy.appeal
+    chairs = list(appeal.chairs)
+    if appeal.chair_list:
+        list_path = directory / CHAIR_LISTS / f"{appeal.chair_list}.toml"
+        if not list_path.is_file():
+            raise PolicyError(f"{path}: appeal.chair_list: no file {list_path}")
+        shared: AppealChairList = parse_chair_list(list_path.read_text(encoding="utf-8"), str(list_path))
+        chairs += [chair for chair in shared.chairs if appeal.chair(chair.key) is None]
+    keys = [chair.key for chair in chairs]
+    if len(set(keys)) != len(keys):
+        raise PolicyError(f"{path}: appeal.chairs: chair keys must be unique")
+    policy = policy.model_copy(update={"appeal": appeal.model_copy(update={"chairs": tuple(chairs)})})
+    if not policy.eligible_appeal_chairs():
+        raise PolicyError(
+            f"{path}: appeal: nobody listed may hear this area's appeals under route {appeal.route.value!r}"
+        )
+    return policy
 
 
 @lru_cache

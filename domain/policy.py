@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 import tomllib
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
 from domain.calendar import NATIONS
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -106,24 +108,59 @@ class ImpactStatement(_Strict):
 
 
 class AppealRoute(StrEnum):
+    """Who hears an appeal. The routes differ in people and wording; the appeal workflow is the same."""
+
+    # A Community Safety Partnership chair from another area, from a list the county team keeps (LLR).
     INDEPENDENT_CHAIR = "independent_chair"
+    # The chair of the applicant's own partnership (North West Leicestershire, Harborough).
     CSP_CHAIR = "csp_chair"
-    PCC_OFFICE = "pcc_office"
+    # The Office of the Police and Crime Commissioner (Derby).
+    PCC = "pcc"
+    # A secondary review by the partnership's senior officers (Tunbridge Wells).
     SENIOR_OFFICERS = "senior_officers"
+
+
+class AppealChair(_Strict):
+    """Someone who may hear an appeal: a partnership's chair, a senior officer, the PCC's office."""
+
+    key: str = Field(pattern=SLUG.pattern)
+    name: str = Field(min_length=1)
+    email: EmailStr
+    # The partnership they chair or belong to: an independent chair never hears their own area's appeals.
+    partnership: str = Field(min_length=1)
+
+
+class AppealChairList(_Strict):
+    """A list of chairs kept in its own file (`localities/appeal-chairs/<name>.toml`), shared by the
+    localities that name it (LLR: the county team's list of CSP chairs)."""
+
+    chairs: tuple[AppealChair, ...] = Field(min_length=1)
 
 
 class AppealPolicy(_Strict):
     route: AppealRoute
-    # Who hears the appeal or, for an independent chair, who names one (LLR: the county team).
+    # Who names the person to hear the appeal (LLR: the county team); they get a link to do it.
     contact: Contact
     grounds: tuple[str, ...] = Field(
         default=(),
         description="What an appeal must show to qualify; empty when any dissatisfaction qualifies.",
     )
+    # Who may hear the appeal: listed here, or in the shared list `chair_list` names (or both).
+    chairs: tuple[AppealChair, ...] = ()
+    chair_list: str | None = Field(default=None, pattern=SLUG.pattern)
+    # The contact is asked to name a chair within this many working days, and chased as often after.
+    name_chair: PositiveWorkingDays = 2
+    # A representative's appeal waits for the victim's signed consent; the SPOC is chased this often.
+    consent_chase_interval: PositiveWorkingDays = 5
     send_bundle: PositiveWorkingDays = 1
     acknowledge: PositiveWorkingDays = 5
     outcome: PositiveWorkingDays = 20
     update_interval: PositiveWorkingDays = 20
+    # Where the lessons learnt from an appeal go (LLR: shared with partners across LLR).
+    lessons_to: tuple[EmailStr, ...] = ()
+
+    def chair(self, key: str) -> AppealChair | None:
+        return next((chair for chair in self.chairs if chair.key == key), None)
 
 
 class LocalityPolicy(_Strict):
@@ -165,6 +202,21 @@ class LocalityPolicy(_Strict):
                 raise ValueError(f"agencies must include one of kind {needed.value!r}")
         return agencies
 
+    def appeal_chair_refusal(self, chair: AppealChair) -> str | None:
+        """Why `chair` may not hear this locality's appeals under its route, or None if they may."""
+        own = chair.partnership == self.partnership
+        if self.appeal.route == AppealRoute.INDEPENDENT_CHAIR and own:
+            return (
+                f"{chair.name} chairs {chair.partnership}, the applicant's own partnership: an appeal is "
+                f"heard by an independent chair from another area."
+            )
+        if self.appeal.route == AppealRoute.CSP_CHAIR and not own:
+            return f"{chair.name} is not of {self.partnership}, whose chair hears this area's appeals."
+        return None
+
+    def eligible_appeal_chairs(self) -> list[AppealChair]:
+        return [chair for chair in self.appeal.chairs if self.appeal_chair_refusal(chair) is None]
+
     def agencies_of_kind(self, kind: AgencyKind) -> list[Agency]:
         return [agency for agency in self.agencies if agency.kind == kind]
 
@@ -178,12 +230,21 @@ class PolicyError(ValueError):
 
 def parse_policy(text: str, source: str) -> LocalityPolicy:
     """Parse and validate one policy file's TOML text; `source` names the file in errors."""
+    return _parse(LocalityPolicy, text, source)
+
+
+def parse_chair_list(text: str, source: str) -> AppealChairList:
+    """Parse and validate a shared list of appeal chairs; `source` names the file in errors."""
+    return _parse(AppealChairList, text, source)
+
+
+def _parse(model: type[ModelT], text: str, source: str) -> ModelT:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"{source}: not valid TOML: {error}") from error
     try:
-        return LocalityPolicy.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc']) or '(file)'}: {issue['msg']}"

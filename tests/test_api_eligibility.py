@@ -30,6 +30,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     localities = tmp_path / "localities"
     localities.mkdir()
     shutil.copy(PROJECT_ROOT / "localities" / "blaby.toml", localities / "blaby.toml")
+    shutil.copytree(PROJECT_ROOT / "localities" / "appeal-chairs", localities / "appeal-chairs")
     monkeypatch.setenv("ENVIRONMENT", "test")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{unused_port()}")

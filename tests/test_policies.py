@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,11 +133,55 @@ def test_load_policies_llr_locality_follows_llr_policy(policies: dict[str, Local
     assert deadlines.spoc_reminder_before == 2
     assert policy.impact_statement.in_person_minutes == 30
     appeal = policy.appeal
+    assert (appeal.send_bundle, appeal.acknowledge, appeal.outcome, appeal.update_interval) == (1, 5, 20, 20)
+    # Every LLR area shares the county team's list of partnership chairs, and its lessons go to partners.
+    assert len(appeal.chairs) == len(LLR) and appeal.chair_list == "llr"
+    assert appeal.lessons_to == ("communitysafety@leics.council.example",)
+    if key in CSP_CHAIR:
+        return
     assert appeal.route is AppealRoute.INDEPENDENT_CHAIR
     assert appeal.contact.name == "Community Safety Team, Leicestershire County Council"
     assert appeal.contact.email == "communitysafety@leics.council.example"
     assert appeal.grounds == LLR_GROUNDS
-    assert (appeal.send_bundle, appeal.acknowledge, appeal.outcome, appeal.update_interval) == (1, 5, 20, 20)
+    # Any chair but their own partnership's.
+    eligible = policy.eligible_appeal_chairs()
+    assert len(eligible) == len(LLR) - 1
+    assert all(chair.partnership != policy.partnership for chair in eligible)
+    own = next(chair for chair in appeal.chairs if chair.partnership == policy.partnership)
+    refusal = policy.appeal_chair_refusal(own)
+    assert refusal is not None and "own partnership" in refusal
+
+
+# Their own pages say the chair of their own partnership hears an appeal, on any dissatisfaction.
+CSP_CHAIR = ("harborough", "north-west-leicestershire")
+
+
+@pytest.mark.parametrize("key", CSP_CHAIR)
+def test_load_policies_csp_chair_areas_are_heard_by_their_own_chair(
+    policies: dict[str, LocalityPolicy], key: str
+) -> None:
+    policy = policies[key]
+    assert policy.appeal.route is AppealRoute.CSP_CHAIR
+    assert policy.appeal.grounds == ()
+    assert [chair.partnership for chair in policy.eligible_appeal_chairs()] == [policy.partnership]
+    other = next(chair for chair in policy.appeal.chairs if chair.partnership != policy.partnership)
+    assert policy.appeal_chair_refusal(other) is not None
+    assert policy.council in policy.appeal.contact.name
+
+
+def test_load_policies_refuses_a_chair_list_that_is_missing_or_leaves_nobody(tmp_path: Path) -> None:
+    folder = tmp_path / "localities"
+    folder.mkdir()
+    (folder / "blaby.toml").write_text((LOCALITIES / "blaby.toml").read_text(encoding="utf-8"))
+    with pytest.raises(PolicyError, match=r"appeal\.chair_list: no file"):
+        load_policies(folder)
+    (folder / "appeal-chairs").mkdir()
+    (folder / "appeal-chairs" / "llr.toml").write_text(
+        '[[chairs]]\nkey = "own"\nname = "Chair"\nemail = "chair@blaby.council.example"\n'
+        'partnership = "Blaby Community Safety Partnership"\n'
+    )
+    with pytest.raises(PolicyError, match="nobody listed may hear"):
+        load_policies(folder)
 
 
 @pytest.mark.parametrize("key", [key for key in LLR if key != "harborough"])
@@ -173,6 +218,7 @@ def test_load_policies_tunbridge_wells_variations(policies: dict[str, LocalityPo
     assert (policy.deadlines.outcome, policy.deadlines.outcome_update_interval) == (25, 25)
     assert policy.appeal.route is AppealRoute.SENIOR_OFFICERS
     assert policy.appeal.grounds == ()
+    assert len(policy.eligible_appeal_chairs()) == 2
     assert "Community Safety Unit" in policy.appeal.contact.name
     assert policy.spoc.phone == "01892 526121"
 
@@ -183,8 +229,9 @@ def test_load_policies_derby_variations(policies: dict[str, LocalityPolicy]) -> 
     assert (threshold.incident_count, threshold.window_months) == (3, 6)
     assert threshold.hate_incident_route is True  # an assumption for the council to confirm
     assert policy.deadlines.acknowledge == 5
-    assert policy.appeal.route is AppealRoute.PCC_OFFICE
+    assert policy.appeal.route is AppealRoute.PCC
     assert policy.appeal.grounds == ()
+    assert [chair.key for chair in policy.eligible_appeal_chairs()] == ["derbyshire-pcc-office"]
     assert "Police and Crime Commissioner for Derbyshire" in policy.appeal.contact.name
     assert policy.agency("derby-homes") is not None
 
@@ -217,6 +264,12 @@ def _broken(old: str, new: str, text: str = BLABY) -> str:
     """The text with `old`, which must occur exactly once, replaced by `new`."""
     assert text.count(old) == 1, f"expected exactly one {old!r} in the template"
     return text.replace(old, new)
+
+
+@pytest.fixture(autouse=True)
+def _chair_lists_beside(tmp_path: Path) -> None:
+    """A policy file copied into a test's folder finds the shared lists of appeal chairs there too."""
+    shutil.copytree(LOCALITIES / "appeal-chairs", tmp_path / "appeal-chairs")
 
 
 def _load_error(directory: Path) -> str:
@@ -307,7 +360,7 @@ BAD_BLABY = [
         _broken('route = "independent_chair"', 'route = "ombudsman"'),
         [
             "appeal.route",
-            "Input should be 'independent_chair', 'csp_chair', 'pcc_office' or 'senior_officers'",
+            "Input should be 'independent_chair', 'csp_chair', 'pcc' or 'senior_officers'",
         ],
         id="unknown-appeal-route",
     ),
