@@ -135,6 +135,111 @@ class Case(Base):
     chronology: Mapped[list[ChronologyEntry]] = relationship(
         back_populates="case", order_by="(ChronologyEntry.at, ChronologyEntry.id)", lazy="selectin"
     )
+    appeal: Mapped[Appeal | None] = relationship(back_populates="case", lazy="selectin")
+
+
+class Appeal(Base):
+    """A case's appeal, kept current by the appeal workflow's activities (one per case).
+
+    The request, the chair's decisions and the SPOC's actions are copied here from their submissions; the
+    applicant's own words stay in the database, never in workflow history."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    # appeal_chair_requested, appeal_chair_named, ... (workflows.appeal_models.AppealStage).
+    stage: Mapped[str] = mapped_column(String(40), index=True)
+    # criteria_not_met, upheld, not_upheld or withdrawn, once it has ended.
+    result: Mapped[str | None] = mapped_column(String(30))
+    route: Mapped[str] = mapped_column(String(30))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    # The numbers of the policy's grounds the request names.
+    grounds: Mapped[list[Any]]
+    needs_consent: Mapped[bool] = mapped_column(default=False)
+    chair_key: Mapped[str | None] = mapped_column(String(80))
+    chair_name: Mapped[str | None] = mapped_column(String(300))
+    chair_email: Mapped[str | None] = mapped_column(String(320))
+    chair_partnership: Mapped[str | None] = mapped_column(String(300))
+    # Deadlines as they become known (working days, the case's calendar).
+    name_chair_by: Mapped[dt.date | None] = mapped_column(Date)
+    bundle_by: Mapped[dt.date | None] = mapped_column(Date)
+    acknowledge_by: Mapped[dt.date | None] = mapped_column(Date)
+    decision_by: Mapped[dt.date | None] = mapped_column(Date)
+    next_deadline: Mapped[dt.date | None] = mapped_column(Date)
+    next_deadline_step: Mapped[str | None] = mapped_column(String(40))
+    bundle_sent_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Copied from their submissions (shapes in domain.decisions).
+    consent: Mapped[dict[str, Any] | None]
+    chair: Mapped[dict[str, Any] | None]
+    acknowledgement: Mapped[dict[str, Any] | None]
+    criteria: Mapped[dict[str, Any] | None]
+    panel: Mapped[dict[str, Any] | None]
+    decision: Mapped[dict[str, Any] | None]
+    withdrawal: Mapped[dict[str, Any] | None]
+    # The chair's link works until the end of this day (London); the SPOC can extend it.
+    chair_link_valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The appeal workflow's count of records when this row was last written: an older write (a retried
+    # activity finishing late) does not overwrite a newer one.
+    record_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    case: Mapped[Case] = relationship(back_populates="appeal")
+
+
+class AppealToken(Base):
+    """A secret that lets the appeal's chair (or the policy's contact, to name the chair) act on one appeal
+    without an account. As for agencies (`AccessToken`): only the SHA-256 is stored, a link is exchanged
+    for a session on use, and a token of one purpose is never accepted for another."""
+
+    __tablename__ = "appeal_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # chair_link, chair_session, contact_link, contact_session (domain.links.AppealTokenPurpose).
+    purpose: Mapped[str] = mapped_column(String(30))
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    # The chair a chair's token is bound to: naming another chair leaves it working for nothing.
+    chair_key: Mapped[str | None] = mapped_column(String(80))
+    # Which bundle email a chair's link came in (0, then 1, 2... for resends): a new one, once delivered,
+    # revokes the earlier ones.
+    generation: Mapped[int | None] = mapped_column(Integer)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("appeal_tokens.id", ondelete="CASCADE"))
+    issued_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(60))
+    first_used_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    @classmethod
+    def issue(
+        cls,
+        purpose: str,
+        *,
+        appeal_id: int,
+        chair_key: str | None,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+        link_id: int | None = None,
+        generation: int | None = None,
+    ) -> tuple[str, AppealToken]:
+        """A new random token and the row to add for it (which keeps only the token's hash)."""
+        token, digest = new_token()
+        row = cls(
+            token_hash=digest,
+            purpose=purpose,
+            appeal_id=appeal_id,
+            chair_key=chair_key,
+            link_id=link_id,
+            generation=generation,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            use_count=0,
+        )
+        return token, row
 
 
 class Letter(Base):

@@ -161,13 +161,108 @@ class Withdrawal(_Submission):
 
 
 class AppealRequest(_Submission):
+    """The applicant's written request for appeal, as the SPOC records it (or the applicant sends it)."""
+
     received_on: dt.date
-    grounds: str = Field(min_length=1, max_length=10000)
+    # The numbers (1, 2, ...) of the locality's grounds the applicant says apply; at least one when the
+    # policy lists grounds (checked against the policy by the API).
+    grounds: list[Annotated[int, Field(ge=1, le=20)]] = Field(default_factory=list, max_length=20)
+    # How the grounds are met, in the applicant's words.
+    explanation: str = Field(min_length=1, max_length=10000)
+    # Someone acting for the victim: the victim's signed consent came with the request.
+    consent_received: bool = False
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AppealRequest:
+        if len(set(self.grounds)) != len(self.grounds):
+            raise ValueError("each ground may be named once")
+        return self
 
 
 class AppealOutcome(_Submission):
+    """The appeal's outcome as the SPOC typed it in, before appeals ran in this service (kept for the
+    cases recorded so)."""
+
     upheld: bool
     summary: str = Field(min_length=1, max_length=10000)
+
+
+class AppealConsent(_Submission):
+    """The victim's signed consent to a representative's appeal, received by the SPOC."""
+
+    received_on: dt.date
+    note: str = Field(default="", max_length=2000)
+
+
+class ChairNaming(_Submission):
+    """Who hears the appeal: the key of someone on the locality's list of appeal chairs."""
+
+    chair: str = Field(min_length=1, max_length=80)
+
+
+class AppealWithdrawal(_Submission):
+    reason: str = Field(min_length=1, max_length=2000)
+    requested_by: Literal["applicant", "spoc"] = "applicant"
+
+
+class ChairLinkResend(_Submission):
+    """Send the chair a new link to the appeal (earlier links stop working)."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class ChairLinkExtension(_Submission):
+    """Keep the chair's link working until the end of a later day."""
+
+    valid_until: dt.date
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ChairAcknowledgement(_Submission):
+    """The chair has the bundle: Letter 4 goes to the applicant and the SPOC."""
+
+    note: str = Field(default="", max_length=2000)
+
+
+class AppealCriteria(_Submission):
+    """Whether the appeal meets the grounds; not met ends the appeal with Letter 5."""
+
+    met: bool
+    reasons: str = Field(min_length=1, max_length=10000)
+    # Organisational and procedural lessons: shared with partners when the appeal ends here.
+    lessons: str = Field(default="", max_length=10000)
+
+
+class PanelMember(_Submission):
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=200)
+
+
+class AppealPanel(_Submission):
+    """The appeal panel: when it meets and who sits on it."""
+
+    meeting_at: dt.datetime
+    location: str = Field(min_length=1, max_length=500)
+    members: list[PanelMember] = Field(min_length=1, max_length=30)
+    # The victim (or their representative) may attend the start of the meeting for a set time.
+    victim_attends_minutes: int | None = Field(default=None, ge=5, le=120)
+
+    @model_validator(mode="after")
+    def _aware(self) -> AppealPanel:
+        if self.meeting_at.tzinfo is None:
+            raise ValueError(
+                "meeting_at must include a time zone offset, for example 2026-12-01T10:00:00+00:00"
+            )
+        return self
+
+
+class AppealDecision(_Submission):
+    """The appeal's outcome (Letter 6): final, with reasons and any new recommendations."""
+
+    upheld: bool
+    reasons: str = Field(min_length=1, max_length=20000)
+    recommendations: list[Recommendation] = Field(default_factory=list, max_length=50)
+    lessons: str = Field(default="", max_length=10000)
 
 
 # Submission kinds: the case columns the decisions go to, and the information requests' changes.
@@ -181,6 +276,18 @@ DECISION_KINDS = (
     "appeal_outcome",
 )
 REQUEST_KINDS = ("agency_response", "resend", "extension", "waiver")
+# What is submitted about an appeal (kept on the appeal's row, see db/models.py `Appeal`).
+APPEAL_KINDS = (
+    "appeal_consent",
+    "appeal_chair",
+    "appeal_withdrawal",
+    "chair_link_resend",
+    "chair_link_extension",
+    "appeal_acknowledgement",
+    "appeal_criteria",
+    "appeal_panel",
+    "appeal_decision",
+)
 
 
 def chronology_detail(kind: str, body: dict[str, object]) -> str:
@@ -203,7 +310,29 @@ def chronology_detail(kind: str, body: dict[str, object]) -> str:
     if kind == "waiver":
         return f"Reasons: {text('reasons')}"
     if kind == "appeal_request":
-        return f"Grounds: {text('grounds')}"
+        if isinstance(body.get("grounds"), str):  # requests recorded before appeals ran here
+            return f"Grounds: {text('grounds')}"
+        grounds = body.get("grounds") or []
+        named = (
+            f"Grounds {', '.join(str(g) for g in grounds)}. " if isinstance(grounds, list) and grounds else ""
+        )
+        consent = " The victim's signed consent came with it." if body.get("consent_received") else ""
+        return f"{named}Explanation: {text('explanation')}{consent}"
+    if kind == "appeal_consent":
+        return f"Received on {text('received_on')}. {text('note')}".strip()
+    if kind in ("appeal_withdrawal", "chair_link_extension") or (
+        kind == "chair_link_resend" and text("reason")
+    ):
+        return f"Reason: {text('reason')}"
+    if kind == "appeal_criteria" or kind == "appeal_decision":
+        lessons = f" Lessons learnt: {text('lessons')}" if text("lessons") else ""
+        return f"Reasons: {text('reasons')}{lessons}"
+    if kind == "appeal_panel":
+        members = body.get("members")
+        count = len(members) if isinstance(members, list) else 0
+        return f"At {text('location')} with {count} members."
+    if kind == "appeal_acknowledgement" and text("note"):
+        return f"Note: {text('note')}"
     if kind == "appeal_outcome":
         return f"Summary: {text('summary')}"
     if kind == "resend":

@@ -32,6 +32,15 @@ class TokenPurpose(StrEnum):
     AGENCY_SESSION = "agency_session"
 
 
+class AppealTokenPurpose(StrEnum):
+    # In the bundle email: opens the chair's page until it expires, is revoked, or the appeal ends.
+    CHAIR_LINK = "chair_link"
+    CHAIR_SESSION = "chair_session"
+    # In the email asking the policy's contact (LLR: the county team) to name the chair.
+    CONTACT_LINK = "contact_link"
+    CONTACT_SESSION = "contact_session"
+
+
 def new_token() -> tuple[str, str]:
     """A fresh token and the hash to store: (token, sha256 hex)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -50,3 +59,8 @@ def link_expires_at(due_on: dt.date, valid_after_due: int, nation: str) -> dt.da
 
 def agency_link_path(token: str) -> str:
     return f"/agency/r/{token}"
+
+
+def appeal_link_path(token: str) -> str:
+    """The chair's and the contact's links: /appeal/r/<token>."""
+    return f"/appeal/r/{token}"

@@ -41,6 +41,7 @@ class ClosedReason(StrEnum):
     REJECTED = "rejected"
     REVIEW_COMPLETED = "review_completed"
     APPEAL_DECIDED = "appeal_decided"
+    APPEAL_WITHDRAWN = "appeal_withdrawn"
 
 
 class LetterCode(StrEnum):
@@ -53,6 +54,12 @@ class LetterCode(StrEnum):
     OUTCOME_UPDATE = "update-outcome"
     WITHDRAWAL = "withdrawal"
     APPEAL_RECEIVED = "appeal-received"
+    # The appeal (workflows/appeal.py), LLR numbering: 4 acknowledgement, 5 criteria not met, 6 outcome.
+    APPEAL_ACKNOWLEDGEMENT = "letter-4"
+    APPEAL_CRITERIA_NOT_MET = "letter-5"
+    APPEAL_OUTCOME = "letter-6"
+    APPEAL_UPDATE = "update-appeal"
+    APPEAL_WITHDRAWN = "appeal-withdrawn"
 
 
 class _Model(BaseModel):
@@ -207,9 +214,30 @@ class WithdrawalRecord(_Model):
     submission_id: int | None = None
 
 
+class AppealRules(_Model):
+    """The numbers and route an appeal runs by, copied from the locality's policy when it is requested."""
+
+    route: str
+    name_chair: int
+    consent_chase_interval: int
+    send_bundle: int
+    acknowledge: int
+    outcome: int
+    update_interval: int
+    spoc_reminder_before: int
+    # The chair's link keeps working this many working days after the appeal's decision is due.
+    link_valid_after_due: int
+
+
 class AppealRequestRecord(_Model):
     received_on: dt.date
     submission_id: int | None = None
+    # Added with the appeal workflow (cases from before leave them out): the policy's ground numbers
+    # named, whether a representative's appeal still waits for the victim's consent, and the rules.
+    # Not `grounds`: requests from before carried the applicant's grounds as text under that name.
+    ground_numbers: list[int] = Field(default_factory=list)
+    needs_consent: bool = False
+    rules: AppealRules | None = None
 
 
 class AppealOutcomeRecord(_Model):
@@ -275,6 +303,8 @@ class LetterRequest(_Model):
     dated: dt.date
     # For update letters: when the next update or the decision is now expected.
     next_update_by: dt.date | None = None
+    # Appeal letters go to the SPOC as well as the applicant.
+    copy_to_spoc: bool = False
 
 
 class LetterSent(_Model):
@@ -360,6 +390,8 @@ class StaffNoticeKind(StrEnum):
     INFORMATION_COMPLETE = "information-complete"
     # An agency whose link no longer works asked for a new one.
     NEW_LINK_REQUESTED = "new-link-requested"
+    # A representative's appeal waits for the victim's signed consent, which the SPOC is to obtain.
+    APPEAL_CONSENT_NEEDED = "appeal-consent-needed"
 
 
 class StaffNotice(_Model):
@@ -371,6 +403,8 @@ class StaffNotice(_Model):
     due_on: dt.date
     sequence: int = 1
     dated: dt.date
+    # Appeal steps the chair owns: the chair is reminded (and escalated to) as well.
+    to_chair: bool = False
 
 
 class CalendarCheckResult(_Model):
