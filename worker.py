@@ -24,12 +24,13 @@ from core.telemetry import runtime_for
 from core.temporal import connect, describe
 from db.seed import refuse_development_access_in_production
 from db.session import migrate
+from workflows.appeal import AppealWorkflow
 from workflows.calendar_check import CalendarCheckWorkflow, ensure_calendar_check_schedule
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 log = logging.getLogger("worker")
 
-WORKFLOWS = [CaseWorkflow, CalendarCheckWorkflow]
+WORKFLOWS = [CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow]
 
 
 def deployment_for(settings: Settings) -> WorkerDeploymentConfig | None:

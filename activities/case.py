@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from activities.appeals import AppealRecords
 from activities.letters import Letters
 from activities.notices import StaffNotices
 from activities.records import CaseRecords
 from activities.requests import InformationRequests
 
 
-class CaseActivities(CaseRecords, InformationRequests, Letters, StaffNotices):
-    """All the case workflow's activities, on one set of settings, policies, sessions and mailer."""
+class CaseActivities(CaseRecords, InformationRequests, Letters, StaffNotices, AppealRecords):
+    """All the case and appeal workflows' activities, on one set of settings, policies, sessions and
+    mailer."""
 
     def all(self) -> list[Any]:
         return [
@@ -35,4 +37,9 @@ class CaseActivities(CaseRecords, InformationRequests, Letters, StaffNotices):
             self.resend_information_request,
             self.record_request_change,
             self.close_information_requests,
+            self.record_appeal,
+            self.ask_for_appeal_chair,
+            self.send_appeal_bundle,
+            self.extend_chair_link,
+            self.send_appeal_lessons,
         ]

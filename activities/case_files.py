@@ -7,6 +7,7 @@ queueing an email in the outbox in the caller's transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Iterable
 from typing import Any
@@ -39,6 +40,47 @@ async def deliver_each(*groups: Iterable[Awaitable[Any]]) -> list[Any]:
     if first_error is not None:
         raise first_error
     return results
+
+
+def appeal_summary(case: Case, policy: LocalityPolicy) -> dict[str, Any] | None:
+    """The appeal as letters, emails and pages show it (None when the case has no appeal)."""
+    appeal = case.appeal
+    if appeal is None:
+        return None
+    request = case.appeal_request or {}
+    grounds = policy.appeal.grounds
+    criteria, decision = appeal.criteria, appeal.decision
+    # Lessons may come with the decision on the grounds, with the outcome, or both.
+    lessons = "\n\n".join(
+        str(part["lessons"]) for part in (criteria, decision) if part and part.get("lessons")
+    )
+    return {
+        "stage": appeal.stage,
+        "result": appeal.result,
+        "route": appeal.route,
+        "received_on": appeal.received_on,
+        "grounds": [grounds[number - 1] for number in appeal.grounds if 0 < number <= len(grounds)],
+        "explanation": str(request.get("explanation") or request.get("grounds") or ""),
+        "chair": {"name": appeal.chair_name, "partnership": appeal.chair_partnership}
+        if appeal.chair_key
+        else None,
+        "name_chair_by": appeal.name_chair_by,
+        "bundle_by": appeal.bundle_by,
+        "acknowledge_by": appeal.acknowledge_by,
+        "decision_by": appeal.decision_by,
+        "bundle_sent_on": appeal.bundle_sent_on,
+        "acknowledged_on": _acknowledged_on(case),
+        "criteria": criteria,
+        "panel": appeal.panel,
+        "decision": decision,
+        "withdrawal": appeal.withdrawal,
+        "lessons": str(lessons),
+    }
+
+
+def _acknowledged_on(case: Case) -> dt.date | None:
+    letter = next((letter for letter in case.letters if letter.code == "letter-4"), None)
+    return letter.sent_on if letter else None
 
 
 class CaseFiles(ABC):
@@ -158,5 +200,6 @@ class CaseFiles(ABC):
             "appeal_request": case.appeal_request,
             "appeal": policy.appeal,
             "withdrawal": case.withdrawal,
+            "appeal_case": appeal_summary(case, policy),
             "case_url": self._case_url(case.reference),
         }

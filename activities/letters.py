@@ -11,9 +11,10 @@ import asyncio
 
 from sqlalchemy import select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.case_files import CaseFiles
-from activities.mail import utc_now
+from activities.mail import PERMANENT_FAILURE, utc_now
 from db.models import Letter
 from domain.application import Application, ContactPreference
 from workflows.models import LetterRequest, LetterSent
@@ -28,6 +29,15 @@ class Letters(CaseFiles):
         if outbox_key is not None and letter.status != "sent":
             await self._mailer.deliver(outbox_key)
             await asyncio.to_thread(self._letter_sent, letter.id)
+        if request.copy_to_spoc:
+            # After the applicant's: a SPOC's mailbox that fails does not hold the applicant's letter back.
+            copy_key = await asyncio.to_thread(self._copy_to_spoc, request, letter.id)
+            try:
+                await self._mailer.deliver(copy_key)
+            except ApplicationError as error:
+                if error.type != PERMANENT_FAILURE:
+                    raise
+                # The letter went; the failed copy is in the failed-mail list and the manager is told.
         return LetterSent(
             code=request.code,
             sequence=request.sequence,
@@ -86,6 +96,38 @@ class Letters(CaseFiles):
                 self._queue_email(session, case, policy, outbox_key, request.code.value, email, rendered)
             session.flush()
             return letter, outbox_key
+
+    def _copy_to_spoc(self, request: LetterRequest, letter_id: int) -> str:
+        """Tell the SPOC, once, that the letter went (the letter itself is on the case: no personal data
+        by email)."""
+        with self._sessions.begin() as session:
+            case = self._case(session, request.reference)
+            policy = self._policy(case.locality)
+            letter = session.get(Letter, letter_id)
+            assert letter is not None
+            key = f"{case.reference}:letter-copy:{request.code.value}:{request.sequence}:{policy.spoc.email}"
+            if not self._mailer.exists(session, key):
+                rendered = self._renderer.render(
+                    "emails/letter-copy.j2",
+                    {
+                        "case": self._case_summary(case),
+                        "council": policy,
+                        "recipient": policy.spoc,
+                        "letter": {"code": letter.code, "sent_on": letter.sent_on, "channel": letter.channel},
+                        "case_url": self._case_url(case.reference),
+                    },
+                )
+                self._queue_email(
+                    session,
+                    case,
+                    policy,
+                    key,
+                    "letter-copy",
+                    str(policy.spoc.email),
+                    rendered,
+                    reply_to=False,
+                )
+            return key
 
     def _letter_sent(self, letter_id: int) -> None:
         with self._sessions.begin() as session:

@@ -22,6 +22,10 @@ from workflows.models import StaffNotice, StaffNoticeKind
 STEP_DESCRIPTIONS = {
     "threshold_decision": "the threshold decision letter (Letter 2a or 2b) to the applicant",
     "outcome": "the review outcome letter (Letter 3) to the applicant",
+    "appeal_consent": "the victim's signed consent to the appeal",
+    "appeal_chair": "naming who hears the appeal",
+    "appeal_acknowledge": "the chair's acknowledgement of the appeal (Letter 4) to the applicant",
+    "appeal_decision": "the chair's decision on the appeal (Letter 5 or 6) to the applicant",
 }
 
 
@@ -37,9 +41,14 @@ class StaffNotices(CaseFiles):
         with self._sessions.begin() as session:
             case = self._case(session, notice.reference)
             policy = self._policy(case.locality)
-            recipients = [policy.spoc]
+            recipients: list[Any] = [policy.spoc]
             if notice.kind == StaffNoticeKind.ESCALATION:
-                recipients.append(policy.manager)  # type: ignore[arg-type]
+                recipients.append(policy.manager)
+            chair = None
+            if notice.to_chair and case.appeal is not None and case.appeal.chair_key:
+                chair = policy.appeal.chair(case.appeal.chair_key)
+                if chair is not None:
+                    recipients.insert(0, chair)
             extra: dict[str, Any] = {}
             if notice.kind == StaffNoticeKind.INFORMATION_COMPLETE:
                 extra["requests"] = [
@@ -66,6 +75,7 @@ class StaffNotices(CaseFiles):
                         "notice": notice,
                         "what": STEP_DESCRIPTIONS.get(notice.step, notice.step),
                         "case_url": self._case_url(case.reference),
+                        "to_the_chair": recipient is chair,
                         **extra,
                     },
                 )

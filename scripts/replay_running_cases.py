@@ -19,18 +19,20 @@ from temporalio.worker import Replayer
 
 from core.config import get_settings
 from core.temporal import connect
+from workflows.appeal import AppealWorkflow
 from workflows.calendar_check import CalendarCheckWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 RUNNING = (
-    '(WorkflowType="CaseWorkflow" OR WorkflowType="CalendarCheckWorkflow") AND ExecutionStatus="Running"'
+    '(WorkflowType="CaseWorkflow" OR WorkflowType="AppealWorkflow" OR WorkflowType="CalendarCheckWorkflow") '
+    'AND ExecutionStatus="Running"'
 )
 
 
 async def replay_running(client: Client, query: str = RUNNING) -> int:
     """Replay the workflows the query finds; 0 if all replay, 1 if any would fail (each is printed)."""
     replayer = Replayer(
-        workflows=[CaseWorkflow, CalendarCheckWorkflow],
+        workflows=[CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow],
         # The client's own: pydantic JSON through the payload codec (core/codec.py).
         data_converter=client.data_converter,
         workflow_runner=WORKFLOW_RUNNER,

@@ -47,7 +47,7 @@ class BankHolidayChanges(InformationRequests):
         reminder or update whose moment has gone by when the dates move is passed over.
         """
         old = self._calendar
-        new = _merged(old, change.bank_holidays)
+        new = merged_calendar(old, change.bank_holidays)
         self._calendar = new
         today = self._today()
         moved: list[str] = []
@@ -80,7 +80,11 @@ class BankHolidayChanges(InformationRequests):
         await self._record(
             f"Bank holidays changed ({change.reason} Added: {added}. Removed: {removed}.) {outcome}", SYSTEM
         )
+        await self._calendar_changed_elsewhere()
         return ActionResult(stage=self._stage, message=outcome)
+
+    async def _calendar_changed_elsewhere(self) -> None:
+        """What else runs by the case's bank holidays hears of the change (the case's appeal)."""
 
     @calendar_changed.validator
     def _validate_calendar_changed(self, change: CalendarChange) -> None:
@@ -92,7 +96,7 @@ class BankHolidayChanges(InformationRequests):
                 f"not {change.bank_holidays.nation}.",
                 type="WrongNation",
             )
-        if _merged(self._calendar, change.bank_holidays) == self._calendar:
+        if merged_calendar(self._calendar, change.bank_holidays) == self._calendar:
             # Rejected updates leave no trace in the history: the weekly check costs nothing when idle.
             raise ApplicationError("The case already runs by these bank holidays.", type="NoChange")
 
@@ -120,7 +124,7 @@ class BankHolidayChanges(InformationRequests):
                 return
 
 
-def _merged(calendar: WorkingCalendar, update: BankHolidays) -> WorkingCalendar:
+def merged_calendar(calendar: WorkingCalendar, update: BankHolidays) -> WorkingCalendar:
     """The case's calendar with the years the update covers replaced by the update's days."""
     kept = {day for day in calendar.holidays if not update.first_year <= day.year <= update.last_year}
     return WorkingCalendar(

@@ -18,17 +18,21 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
     from domain.calendar import long_date
     from domain.deadlines import StepEvent, window_closes_at
     from domain.decisions import ThresholdOutcome
+    from workflows.appeal import AppealWorkflow
+    from workflows.appeal_models import AppealInput, AppealResult, AppealStatus, appeal_workflow_id
     from workflows.calendar_changes import STEP_DEADLINES, BankHolidayChanges
     from workflows.case_base import (
         AGENCY_CHASING,
+        APPEAL_WORKFLOW,
         LEAN_HISTORY,
         STEP_NAMES,
         cause_of,
@@ -38,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         AppealOutcomeRecord,
         AppealRequestRecord,
+        BankHolidays,
+        CalendarChange,
         CaseInput,
         CaseStage,
         CaseStatus,
@@ -56,7 +62,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import search_attributes_at_start
     from workflows.steps import Step, await_step
 
-__all__ = ["AGENCY_CHASING", "LEAN_HISTORY", "WORKFLOW_RUNNER", "CaseWorkflow", "search_attributes_at_start"]
+__all__ = [
+    "AGENCY_CHASING",
+    "APPEAL_WORKFLOW",
+    "LEAN_HISTORY",
+    "WORKFLOW_RUNNER",
+    "CaseWorkflow",
+    "search_attributes_at_start",
+]
 
 # `holidays` imports its country data lazily, and `dateutil` reads the clock at import: both are used
 # deterministically here, so workers share the modules loaded outside the sandbox.
@@ -79,6 +92,8 @@ class CaseWorkflow(BankHolidayChanges):
         self._panel_decision: PanelDecisionRecord | None = None
         self._appeal_request: AppealRequestRecord | None = None
         self._appeal_outcome: AppealOutcomeRecord | None = None
+        # True once the appeal runs as its own workflow (cases that reach it from APPEAL_WORKFLOW on).
+        self._appeal_running = False
 
     # ---- the lifecycle ----------------------------------------------------------------------
 
@@ -147,9 +162,14 @@ class CaseWorkflow(BankHolidayChanges):
         if self._withdrawal is not None:
             return await self._close_withdrawn()
 
-        # The appeal: its own process follows; until then the SPOC records its outcome here.
         self._stage = CaseStage.APPEAL
         self._next_deadline = None
+        request = self._appeal_request
+        assert request is not None
+        if workflow.patched(APPEAL_WORKFLOW) and request.rules is not None:
+            return await self._run_appeal(request)
+
+        # Cases that reached their appeal before appeals ran as workflows: the SPOC records the outcome.
         await self._record("Case moved to appeal.")
         await self._send_letter(LetterCode.APPEAL_RECEIVED)
         await workflow.wait_condition(
@@ -158,6 +178,69 @@ class CaseWorkflow(BankHolidayChanges):
         if self._withdrawal is not None:
             return await self._close_withdrawn()
         return await self._close(ClosedReason.APPEAL_DECIDED, "Case closed after the appeal was decided.")
+
+    async def _run_appeal(self, request: AppealRequestRecord) -> CaseStatus:
+        """Run the appeal as a child workflow and close with its result.
+
+        A child, not a separately started workflow: its start is part of this case's history (exactly
+        once, whatever crashes or restarts), its result comes back here durably, and the Temporal Web UI
+        links the two."""
+        assert request.rules is not None
+        self._appeal_running = True
+        reference = self._input.reference
+        await self._record(f"Case moved to appeal; the appeal runs as {appeal_workflow_id(reference)}.")
+        try:
+            result: AppealStatus = await workflow.execute_child_workflow(
+                AppealWorkflow.run,
+                AppealInput(
+                    reference=reference,
+                    locality=self._input.locality,
+                    received_on=request.received_on,
+                    rules=request.rules,
+                    request_submission_id=request.submission_id,
+                    grounds=list(request.ground_numbers),
+                    needs_consent=request.needs_consent,
+                    bank_holidays=BankHolidays.of(self._calendar),
+                ),
+                id=appeal_workflow_id(reference),
+                # The appeal belongs to its case: a case terminated by hand takes its appeal with it.
+                parent_close_policy=ParentClosePolicy.TERMINATE,
+                search_attributes=search_attributes_at_start(
+                    reference, self._input.locality, "appeal_chair_requested"
+                ),
+                static_summary=f"Appeal of case {reference} ({self._input.locality})",
+            )
+        except ChildWorkflowError as error:
+            # Terminated or failed by hand (the Web UI), say: the case does not fail with it. The SPOC
+            # records the appeal's outcome, or a withdrawal, as before appeals ran as workflows.
+            self._appeal_running = False
+            await self._record(
+                f"The appeal's workflow ended without a result ({cause_of_child(error)}): the SPOC records "
+                f"the appeal's outcome or a withdrawal."
+            )
+            await workflow.wait_condition(
+                lambda: self._appeal_outcome is not None or self._withdrawal is not None
+            )
+            if self._withdrawal is not None:
+                return await self._close_withdrawn()
+            return await self._close(ClosedReason.APPEAL_DECIDED, "Case closed after the appeal was decided.")
+        if result.result == AppealResult.WITHDRAWN:
+            return await self._close(ClosedReason.APPEAL_WITHDRAWN, "Case closed: the appeal was withdrawn.")
+        return await self._close(ClosedReason.APPEAL_DECIDED, "Case closed after the appeal was decided.")
+
+    async def _calendar_changed_elsewhere(self) -> None:
+        if not self._appeal_running:
+            return
+        # The appeal counts its working days with the case's bank holidays: it hears of the change.
+        appeal = workflow.get_external_workflow_handle(appeal_workflow_id(self._input.reference))
+        change = CalendarChange(
+            bank_holidays=BankHolidays.of(self._calendar), reason="The case's bank holidays changed."
+        )
+        try:
+            await appeal.signal(AppealWorkflow.calendar_changed, change)
+        except ApplicationError:
+            # The appeal ended a moment ago (its result is on its way to the case): nothing to move.
+            return
 
     async def _appeal_window(self) -> bool:
         """Wait until the applicant asks for an appeal or withdraws (True), or the window ends (False)."""
@@ -269,6 +352,8 @@ class CaseWorkflow(BankHolidayChanges):
             waiting.append("the panel's decision, recorded by the SPOC")
         elif stage == CaseStage.APPEAL_WINDOW:
             waiting.append("the applicant: a request for appeal, if they make one")
+        elif stage == CaseStage.APPEAL and self._appeal_running:
+            waiting.append(f"the appeal, {appeal_workflow_id(self._input.reference)}, to end")
         elif stage == CaseStage.APPEAL:
             waiting.append("the SPOC to record the appeal's outcome")
         return waiting
@@ -400,6 +485,11 @@ class CaseWorkflow(BankHolidayChanges):
 
     @withdraw.validator
     def _validate_withdraw(self, actor: Actor, withdrawal: WithdrawalRecord) -> None:
+        if self._appeal_running:
+            raise ApplicationError(
+                "The case is at appeal: withdraw the appeal instead (it closes the case).",
+                type="StageConflict",
+            )
         self._require_stage(
             *(stage for stage in CaseStage if stage != CaseStage.CLOSED), action="a withdrawal"
         )
@@ -444,6 +534,16 @@ class CaseWorkflow(BankHolidayChanges):
 
     @appeal_outcome.validator
     def _validate_appeal_outcome(self, actor: Actor, outcome: AppealOutcomeRecord) -> None:
+        if self._appeal_running:
+            raise ApplicationError(
+                "The appeal runs as its own workflow: its chair records the outcome.", type="StageConflict"
+            )
         self._require_stage(CaseStage.APPEAL, action="the appeal outcome")
         if self._appeal_outcome is not None:
             raise ApplicationError("The appeal outcome has already been recorded.", type="StageConflict")
+
+
+def cause_of_child(error: ChildWorkflowError) -> str:
+    """Why a child workflow ended without a result, in a few words (no payloads)."""
+    cause = error.cause
+    return type(cause).__name__ if cause is not None else "no result"

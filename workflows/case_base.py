@@ -45,6 +45,9 @@ AGENCY_CHASING = "agency-chasing"
 # something changed, which keeps their histories short, and set NextDeadline to the moment the step's
 # escalation happens (17:00 London time on the due date; the window's end for the appeal window).
 LEAN_HISTORY = "lean-history"
+# Cases that reach their appeal from this version on run it as a child workflow, `Appeal:<reference>`
+# (workflows/appeal.py); before, the case waited for the SPOC to record the appeal's outcome.
+APPEAL_WORKFLOW = "appeal-workflow"
 
 PURPOSE_NAMES = {
     InformationPurpose.THRESHOLD: "threshold check",
