@@ -24,7 +24,8 @@ class _BodyTooLarge(Exception):
 
 
 def too_large_response(path: str, limit: int) -> Response:
-    if path.startswith("/agency/"):
+    # The pages of people with a link (agencies, appeal chairs) answer with a page, the API with JSON.
+    if path.startswith(("/agency/", "/appeal/")):
         return request_too_large_page(limit)
     return JSONResponse(
         {"detail": f"The request body is too large: it can be up to {size_in_words(limit)}."},

@@ -239,20 +239,26 @@ def forget_submission(session: Session, submission_id: int) -> None:
     session.commit()
 
 
-def store_agency_submission(
-    sessions: sessionmaker[Session], *, reference: str, key: str, body: dict[str, Any], submitted_by: str
+def store_link_submission(
+    sessions: sessionmaker[Session],
+    *,
+    reference: str,
+    kind: str,
+    key: str,
+    body: dict[str, Any],
+    submitted_by: str,
 ) -> int:
-    """An agency's answer through its link, kept before the case workflow hears of it."""
+    """What someone without an account sent through their link (an agency's answer, an appeal chair's
+    decision), kept before the workflow hears of it."""
     with sessions() as session:
         case = session.scalar(select(Case).where(Case.reference == reference))
         if case is None:
             raise LookupError(f"no case {reference}")
-        return store_submission(
-            session, case=case, kind="agency_response", key=key, body=body, submitted_by=submitted_by
-        )
+        return store_submission(session, case=case, kind=kind, key=key, body=body, submitted_by=submitted_by)
 
 
-def forget_agency_submission(sessions: sessionmaker[Session], submission_id: int) -> None:
-    """An agency's answer the case refused (already answered, closed): nothing of it is kept."""
+def forget_link_submission(sessions: sessionmaker[Session], submission_id: int) -> None:
+    """A submission through a link that its workflow refused (already answered, closed): nothing of it is
+    kept."""
     with sessions() as session:
         forget_submission(session, submission_id)

@@ -33,10 +33,19 @@ def update_id_for(action: str, *parts: str) -> str:
 async def execute_case_update(
     client: Client, reference: str, update: Any, *, args: Sequence[Any], update_id: str
 ) -> Any:
+    """The case workflow's answer to the update (see `execute_workflow_update`)."""
+    return await execute_workflow_update(
+        client, case_workflow_id(reference), update, args=args, update_id=update_id
+    )
+
+
+async def execute_workflow_update(
+    client: Client, workflow_id: str, update: Any, *, args: Sequence[Any], update_id: str
+) -> Any:
     """The update's result. Raises what `execute_update` raises; past UPDATE_TIMEOUT, always
     `WorkflowUpdateRPCTimeoutOrCancelledError` (the update may still be applied later)."""
     timeout = UPDATE_TIMEOUT
-    handle = client.get_workflow_handle(case_workflow_id(reference))
+    handle = client.get_workflow_handle(workflow_id)
     try:
         # rpc_timeout bounds each call to the server, but the SDK calls again whenever the server answers
         # before a worker has accepted the update; the outer timeout bounds the whole wait.

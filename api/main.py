@@ -11,11 +11,23 @@ from fastapi.exceptions import RequestValidationError
 
 from api.agency.sessions import redact_link_tokens_in_access_logs
 from api.agency.views import ShowPage, show_page
+from api.appeal.sessions import redact_appeal_link_tokens_in_access_logs
 from api.body_limit import RequestBodyLimit
 from api.errors import request_validation_error_handler
 from api.metrics import instrument
 from api.pages import mount_assets
-from api.routes import agency, case_actions, cases, codec, dev_mail, eligibility, health, mail
+from api.routes import (
+    agency,
+    appeal_pages,
+    appeals,
+    case_actions,
+    cases,
+    codec,
+    dev_mail,
+    eligibility,
+    health,
+    mail,
+)
 from api.security_headers import SecurityHeaders
 from core.config import get_settings
 from core.localities import policies_from
@@ -59,13 +71,16 @@ def create_app() -> FastAPI:
     app.include_router(eligibility.router)
     app.include_router(cases.router)
     app.include_router(case_actions.router)
+    app.include_router(appeals.router)
     app.include_router(mail.router)
     app.include_router(dev_mail.router)
     app.include_router(agency.router)
+    app.include_router(appeal_pages.router)
     app.include_router(health.router)
     app.include_router(codec.router)
     mount_assets(app)
     redact_link_tokens_in_access_logs()
+    redact_appeal_link_tokens_in_access_logs()
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     # An agency page whose session was refused: the dependency that refused it chose the page.
     app.add_exception_handler(ShowPage, show_page)

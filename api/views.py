@@ -7,7 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from db.models import Case, OutboxMessage
+from db.models import Appeal, Case, OutboxMessage
+from domain.policy import LocalityPolicy
+
+# The letters of the appeal, as the appeal's view lists them (they are the case's letters too).
+APPEAL_LETTERS = ("appeal-received", "letter-4", "letter-5", "letter-6", "update-appeal", "appeal-withdrawn")
 
 
 class CaseCreated(BaseModel):
@@ -72,6 +76,48 @@ class ChronologyView(BaseModel):
     event: str
 
 
+class AppealGround(BaseModel):
+    number: int
+    text: str
+
+
+class AppealDeadlines(BaseModel):
+    name_chair_by: dt.date | None
+    bundle_by: dt.date | None
+    acknowledge_by: dt.date | None
+    decision_by: dt.date | None
+
+
+class AppealLetterView(BaseModel):
+    code: str
+    sequence: int
+    sent_on: dt.date
+    channel: str
+
+
+class AppealView(BaseModel):
+    """A case's appeal: its own workflow, `Appeal:<reference>`."""
+
+    workflow_id: str
+    # appeal_consent_requested, appeal_chair_requested, appeal_chair_named, appeal_acknowledged,
+    # appeal_panel, appeal_decided or appeal_withdrawn.
+    stage: str
+    # criteria_not_met, upheld, not_upheld or withdrawn, once it has ended.
+    result: str | None
+    route: str
+    received_on: dt.date
+    grounds: list[AppealGround]
+    needs_consent: bool
+    # Who hears it (name only), once named.
+    chair: str | None
+    deadlines: AppealDeadlines
+    next_deadline: dt.date | None
+    next_deadline_step: str | None
+    decisions: dict[str, dict[str, Any] | None]
+    letters: list[AppealLetterView]
+    chronology: list[ChronologyView]
+
+
 class CaseView(BaseModel):
     reference: str
     locality: str
@@ -89,6 +135,8 @@ class CaseView(BaseModel):
     # Emails of this case that could not be delivered (not retried): act on each by hand.
     failed_mail: list[FailedMailView]
     chronology: list[ChronologyView]
+    # Once a request for appeal starts one.
+    appeal: AppealView | None = None
 
 
 class CaseSummary(BaseModel):
@@ -101,7 +149,53 @@ class CaseSummary(BaseModel):
     overdue: bool
 
 
-def case_view(case: Case, failed_mail: list[OutboxMessage]) -> CaseView:
+def appeal_view(case: Case, appeal: Appeal, policy: LocalityPolicy) -> AppealView:
+    grounds = policy.appeal.grounds
+    return AppealView(
+        workflow_id=f"Appeal:{case.reference}",
+        stage=appeal.stage,
+        result=appeal.result,
+        route=appeal.route,
+        received_on=appeal.received_on,
+        grounds=[
+            AppealGround(number=number, text=grounds[number - 1] if 0 < number <= len(grounds) else "")
+            for number in appeal.grounds
+        ],
+        needs_consent=appeal.needs_consent,
+        chair=appeal.chair_name,
+        deadlines=AppealDeadlines(
+            name_chair_by=appeal.name_chair_by,
+            bundle_by=appeal.bundle_by,
+            acknowledge_by=appeal.acknowledge_by,
+            decision_by=appeal.decision_by,
+        ),
+        next_deadline=appeal.next_deadline,
+        next_deadline_step=appeal.next_deadline_step,
+        decisions={
+            "consent": appeal.consent,
+            "chair": appeal.chair,
+            "acknowledgement": appeal.acknowledgement,
+            "criteria": appeal.criteria,
+            "panel": appeal.panel,
+            "decision": appeal.decision,
+            "withdrawal": appeal.withdrawal,
+        },
+        letters=[
+            AppealLetterView(
+                code=letter.code, sequence=letter.sequence, sent_on=letter.sent_on, channel=letter.channel
+            )
+            for letter in case.letters
+            if letter.code in APPEAL_LETTERS
+        ],
+        chronology=[
+            ChronologyView(at=entry.at, actor=entry.actor, event=entry.event)
+            for entry in case.chronology
+            if entry.event_key.startswith("appeal-")
+        ],
+    )
+
+
+def case_view(case: Case, failed_mail: list[OutboxMessage], policy: LocalityPolicy) -> CaseView:
     return CaseView(
         reference=case.reference,
         locality=case.locality,
@@ -169,6 +263,7 @@ def case_view(case: Case, failed_mail: list[OutboxMessage]) -> CaseView:
         chronology=[
             ChronologyView(at=entry.at, actor=entry.actor, event=entry.event) for entry in case.chronology
         ],
+        appeal=appeal_view(case, case.appeal, policy) if case.appeal is not None else None,
     )
 
 

@@ -55,8 +55,7 @@ from api.agency.views import (
     reply_details,
 )
 from api.audit import record_audit, record_tallied_audit
-from api.case_store import forget_agency_submission as forget_submission
-from api.case_store import store_agency_submission
+from api.case_store import forget_link_submission, store_link_submission
 from api.deps import (
     AgencyVisit,
     AgencyVisitDep,
@@ -304,9 +303,10 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
     )
     # The answer's texts stay in the database; the workflow is told the submission's id.
     submission_id = await run_in_threadpool(
-        store_agency_submission,
+        store_link_submission,
         visit.sessions,
         reference=view.case_reference,
+        kind="agency_response",
         key=update_id,
         body=answer.model_dump(mode="json"),
         submitted_by=f"{view.agency_name} (agency)",
@@ -325,7 +325,7 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
         )
     except WorkflowUpdateFailedError as error:
         # Refused by the case: nothing of the answer is kept.
-        await run_in_threadpool(forget_submission, visit.sessions, submission_id)
+        await run_in_threadpool(forget_link_submission, visit.sessions, submission_id)
         kind = error.cause.type if isinstance(error.cause, ApplicationError) else None
         if kind == "AlreadyAnswered":
             return "already_answered"
@@ -335,7 +335,7 @@ async def _deliver(client: Client, visit: AgencyVisit, answer: AgencyResponse) -
         return "unavailable"
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:  # the case's workflow has finished
-            await run_in_threadpool(forget_submission, visit.sessions, submission_id)
+            await run_in_threadpool(forget_link_submission, visit.sessions, submission_id)
             return "closed"
         log.warning("an agency answer could not reach the case workflow: %s", error.status)
         return "unavailable"

@@ -36,6 +36,7 @@ from domain.decisions import (
     WaiveRequest,
     Withdrawal,
 )
+from domain.policy import LocalityPolicy
 from domain.staff import Permission
 from workflows.case import CaseWorkflow
 from workflows.models import (
@@ -44,6 +45,7 @@ from workflows.models import (
     AgencyAnswerRecord,
     AppealOutcomeRecord,
     AppealRequestRecord,
+    AppealRules,
     ExtendRecord,
     ImpactStatementRecord,
     PanelDecisionRecord,
@@ -52,6 +54,7 @@ from workflows.models import (
     ThresholdDecisionRecord,
     WaiveRecord,
     WithdrawalRecord,
+    case_workflow_id,
 )
 
 # How long a client should wait before retrying after the case service did not answer in time.
@@ -89,9 +92,13 @@ async def record(
     body: BaseModel,
     kind: str,
     record_of: Callable[[int], BaseModel],
-) -> ActionResult:
-    """Keep the submission (its texts) in the database, send the case's workflow only its id with the
-    enums and dates it decides by, and audit it; the HTTP answer for each way it can fail."""
+    *,
+    workflow_id: str | None = None,
+    submitted_by: str | None = None,
+) -> Any:
+    """Keep the submission (its texts) in the database, send the workflow (the case's, or `workflow_id`:
+    its appeal's) only its id with the enums and dates it decides by, and audit it; the HTTP answer for
+    each way it can fail."""
     reference = action.case.reference
     name: str = update.__name__
     key_header = {"Idempotency-Key": action.idempotency_key}
@@ -105,12 +112,12 @@ async def record(
         key=update_id,
         body=body.model_dump(mode="json"),
         # As the chronology names them.
-        submitted_by=f"{action.staff.name} ({action.staff.role})",
+        submitted_by=submitted_by or f"{action.staff.name} ({action.staff.role})",
     )
     try:
-        result: ActionResult = await case_updates.execute_case_update(
+        result = await case_updates.execute_workflow_update(
             action.client,
-            reference,
+            workflow_id or case_workflow_id(reference),
             update,
             # Staff by id: the chronology's activity names them from the staff table.
             args=[Actor(user_id=action.staff.id, role=action.staff.role), record_of(submission_id)],
@@ -131,9 +138,17 @@ async def record(
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             await run_in_threadpool(forget_submission, action.session, submission_id)
+            if workflow_id is not None and action.case.appeal is None:
+                raise HTTPException(
+                    status.HTTP_503_SERVICE_UNAVAILABLE,
+                    "The appeal is still starting; nothing was recorded. Please try again in a moment.",
+                    headers={**key_header, "Retry-After": str(RETRY_AFTER_SECONDS)},
+                ) from error
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
-                "The case is closed; nothing more can be recorded.",
+                "The case is closed; nothing more can be recorded."
+                if workflow_id is None
+                else "The appeal has ended (or has not started); nothing more can be recorded.",
                 headers=key_header,
             ) from error
         raise HTTPException(
@@ -307,36 +322,110 @@ class AppealRequestBody(BaseModel):
     received_on: dt.date | None = Field(
         default=None, description="Date the written request arrived; today if left out."
     )
-    grounds: str = Field(min_length=1, max_length=10000)
+    grounds: list[int] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "The numbers (1, 2, ...) of the locality's grounds for appeal that the applicant says apply "
+            "(LLR: 1, the review failed to consider a relevant process, policy or protocol; 2, it failed "
+            "to consider relevant factual information). At least one where the policy lists grounds."
+        ),
+    )
+    explanation: str = Field(
+        min_length=1, max_length=10000, description="How the grounds are met, in the applicant's words."
+    )
+    consent_received: bool = Field(
+        default=False,
+        description=(
+            "For an application made for the victim by someone else: the victim's signed consent to the "
+            "appeal came with the request. Without it the appeal waits for the SPOC to record it."
+        ),
+    )
 
 
 @router.post(
     "/{reference}/appeal-request",
     response_model=ActionResult,
-    summary="Record the applicant's written request for appeal, with its grounds",
+    summary="Record the applicant's written request for appeal, with its grounds (the appeal starts)",
+    description=(
+        "Inside the appeal window only. The appeal then runs as its own workflow, `Appeal:<reference>`: "
+        "see the `/appeal/...` actions."
+    ),
 )
 async def appeal_request(
     body: AppealRequestBody,
     action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
     today: TodayDep,
+    policies: PoliciesDep,
 ) -> ActionResult:
     received_on = body.received_on or today
     if received_on > today:
         raise invalid((("body", "received_on"), "The date the request arrived must be today or in the past"))
-    request = AppealRequest(received_on=received_on, grounds=body.grounds)
+    policy = policies[action.case.locality]
+    grounds = policy.appeal.grounds
+    if grounds and not body.grounds:
+        listed = "; ".join(f"{number}: {text}" for number, text in enumerate(grounds, start=1))
+        raise invalid((("body", "grounds"), f"Name at least one of the grounds for appeal ({listed})"))
+    unknown = [number for number in body.grounds if not 1 <= number <= len(grounds)]
+    if unknown:
+        raise invalid(
+            (
+                ("body", "grounds"),
+                f"There is no ground {', '.join(map(str, unknown))}: this area's grounds are numbered "
+                f"1 to {len(grounds)}"
+                if grounds
+                else "This area lists no grounds for appeal: leave grounds empty and explain in explanation",
+            )
+        )
+    if len(set(body.grounds)) != len(body.grounds):
+        raise invalid((("body", "grounds"), "Name each ground once"))
+    request = AppealRequest(
+        received_on=received_on,
+        grounds=body.grounds,
+        explanation=body.explanation,
+        consent_received=body.consent_received,
+    )
+    for_someone_else = bool(action.case.application.get("on_behalf_of"))
     return await record(
         action,
         CaseWorkflow.appeal_request,
         request,
         "appeal_request",
-        as_record(AppealRequestRecord, request),
+        lambda submission_id: AppealRequestRecord(
+            received_on=received_on,
+            submission_id=submission_id,
+            ground_numbers=body.grounds,
+            needs_consent=for_someone_else and not body.consent_received,
+            rules=appeal_rules(policy),
+        ),
+    )
+
+
+def appeal_rules(policy: LocalityPolicy) -> AppealRules:
+    """The numbers and route an appeal runs by, from the locality's policy as it is today."""
+    appeal = policy.appeal
+    return AppealRules(
+        route=appeal.route.value,
+        name_chair=appeal.name_chair,
+        consent_chase_interval=appeal.consent_chase_interval,
+        send_bundle=appeal.send_bundle,
+        acknowledge=appeal.acknowledge,
+        outcome=appeal.outcome,
+        update_interval=appeal.update_interval,
+        spoc_reminder_before=policy.deadlines.spoc_reminder_before,
+        link_valid_after_due=policy.deadlines.agency_link_valid_after_due,
     )
 
 
 @router.post(
     "/{reference}/appeal-outcome",
     response_model=ActionResult,
-    summary="Record the appeal's outcome (until the appeal process runs in this service)",
+    summary="Record the outcome of an appeal that does not run as its own workflow",
+    description=(
+        "For cases that reached their appeal before appeals ran as workflows (and an appeal whose "
+        "workflow was ended by hand): the SPOC records the outcome. Any other appeal answers 409: its "
+        "chair decides (see `/appeal/...`)."
+    ),
 )
 async def appeal_outcome(
     outcome: AppealOutcome,

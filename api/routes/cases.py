@@ -180,10 +180,10 @@ async def started_for_same_application(client: Client, reference: str, idempoten
 
 
 @router.get("/{reference}", response_model=CaseView, name="read_case", summary="Read a case")
-def read_case(case: CaseDep, staff: StaffDep, session: SessionDep) -> CaseView:
+def read_case(case: CaseDep, staff: StaffDep, session: SessionDep, policies: PoliciesDep) -> CaseView:
     add_audit(session, actor=staff.label, action="view_case", case_reference=case.reference)
     session.commit()
-    return case_view(case, failed_mail_of(session, [case.reference]))
+    return case_view(case, failed_mail_of(session, [case.reference]), policies[case.locality])
 
 
 @router.get(
