@@ -26,6 +26,7 @@ from devstack.mail_sink import MailSink
 from domain.calendar import london_date
 from tests import support
 from tests.support import CaseService, register_search_attributes, test_settings, venv_tool
+from workflows.appeal import AppealWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 
@@ -79,7 +80,7 @@ async def service(
             Worker(
                 temporal_env.client,
                 task_queue=settings.temporal_task_queue,
-                workflows=[CaseWorkflow],
+                workflows=[CaseWorkflow, AppealWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
                 activities=activities.all(),
                 activity_executor=executor,

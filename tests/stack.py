@@ -45,6 +45,7 @@ from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
 from domain.calendar import london_date
 from tests import support
+from workflows.appeal import AppealWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 
 # Every stack's case references start at a number of their own. Workflow IDs are `Case:<reference>` and
@@ -99,7 +100,7 @@ async def own_stack(
                 Worker(
                     env.client,
                     task_queue=settings.temporal_task_queue,
-                    workflows=[CaseWorkflow],
+                    workflows=[CaseWorkflow, AppealWorkflow],
                     workflow_runner=WORKFLOW_RUNNER,
                     activities=CaseActivities(settings, policies, sessions).all(),
                     activity_executor=executor,
@@ -220,16 +221,19 @@ async def workflow_status(env: WorkflowEnvironment, reference: str) -> WorkflowE
     return WorkflowExecutionStatus(response.workflow_execution_info.status)
 
 
-async def end_killed_attempt(env: WorkflowEnvironment, reference: str, activity_type: str) -> int:
+async def end_killed_attempt(
+    env: WorkflowEnvironment, reference: str, activity_type: str, workflow: str = "Case"
+) -> int:
     """Fail the case's `activity_type` attempt whose worker was killed, as its start-to-close timeout
     would; returns the attempt's number.
 
     The mail activities' timeout (MAIL_TIMEOUT) is two minutes, and no server can skip it: a real one waits
     it out in real time, and the time-skipping one stops its clock while an attempt is outstanding (it
     cannot know the worker is gone). Failing the attempt by its ID with a retryable failure has the same
-    effect: the attempt ends and the retry policy schedules the next.
+    effect: the attempt ends and the retry policy schedules the next. `workflow`: "Case", or "Appeal" for
+    the case's appeal.
     """
-    workflow_id = f"Case:{reference}"
+    workflow_id = f"{workflow}:{reference}"
     described = await env.client.workflow_service.describe_workflow_execution(
         DescribeWorkflowExecutionRequest(
             namespace=env.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)

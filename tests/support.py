@@ -212,7 +212,9 @@ class CaseService:
         """Record an answer by phone to each open information request of `purpose`, as the SPOC would,
         so that the decision waiting on them can be taken."""
         case = await self.wait_for(
-            reference, lambda c: any(r["purpose"] == purpose for r in c["information_requests"])
+            reference,
+            lambda c: any(r["purpose"] == purpose for r in c["information_requests"]),
+            locality=locality,
         )
         for request in case["information_requests"]:
             if request["purpose"] == purpose and request["state"] in ("requested", "no_contact"):
@@ -236,28 +238,37 @@ class CaseService:
         return data
 
     async def wait_for(
-        self, reference: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+        self,
+        reference: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 20.0,
+        locality: str = "blaby",
     ) -> dict[str, Any]:
         """The case once `predicate` holds (the workflow and its activities run in real time)."""
         deadline = time.monotonic() + timeout
         while True:
-            case = await self.case(reference)
+            case = await self.case(reference, locality)
             if predicate(case):
                 return case
             if time.monotonic() > deadline:
                 raise AssertionError(f"case {reference} never reached the expected state: {case}")
             await asyncio.sleep(0.1)
 
-    async def result(self, reference: str, history: str | None = None) -> Any:
+    async def result(
+        self, reference: str, history: str | None = None, appeal_history: str | None = None
+    ) -> Any:
         """Wait (skipping time) until the case workflow completes.
 
-        With RECORD_HISTORIES=1, the run's history is saved as tests/histories/<history>.json, for the
-        replay test that checks later workflow code against runs that already happened. A name listed in
-        tests/histories/MANIFEST.sha256 (a released history) is refused before the case is waited for.
+        With RECORD_HISTORIES=1, the run's history is saved as tests/histories/<history>.json (and its
+        appeal's as <appeal_history>.json), for the replay test that checks later workflow code against
+        runs that already happened. A name listed in tests/histories/MANIFEST.sha256 (a released history)
+        is refused before the case is waited for.
         """
-        recording = bool(history) and os.environ.get("RECORD_HISTORIES") == "1"
+        recording = bool(history or appeal_history) and os.environ.get("RECORD_HISTORIES") == "1"
         if recording:
-            refuse_to_overwrite_released(f"{history}.json")
+            for name in (history, appeal_history):
+                if name:
+                    refuse_to_overwrite_released(f"{name}.json")
         handle = self.env.client.get_workflow_handle(f"Case:{reference}", result_type=CaseStatus)
         # Only handles from env.client.start_workflow skip time while waiting for a result; this case was
         # started by the API, so skip time here, a day at a time, until the case has closed.
@@ -268,7 +279,11 @@ class CaseService:
         result = await handle.result()
         if recording:
             HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / f"{history}.json").write_text((await handle.fetch_history()).to_json())
+            if history:
+                (HISTORIES / f"{history}.json").write_text((await handle.fetch_history()).to_json())
+            if appeal_history:
+                appeal = self.env.client.get_workflow_handle(f"Appeal:{reference}")
+                (HISTORIES / f"{appeal_history}.json").write_text((await appeal.fetch_history()).to_json())
         return result
 
     def letters(self, case: dict[str, Any], code: str | None = None) -> list[dict[str, Any]]:

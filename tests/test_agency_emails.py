@@ -22,7 +22,7 @@ from core.localities import load_policies
 from domain.agencies import agencies_to_ask
 from domain.application import Application
 from domain.policy import LocalityPolicy
-from tests.test_letters import ON_BEHALF, application, case_row, render_letter, worker_context
+from tests.test_letters import LETTER_CASES, ON_BEHALF, application, case_row, render_letter, worker_context
 from workflows.models import LetterCode, StaffNotice, StaffNoticeKind
 
 POLICY: LocalityPolicy = load_policies(PROJECT_ROOT / "localities")["blaby"]
@@ -231,7 +231,13 @@ EMAIL_CONTEXTS: dict[str, Callable[[], dict[str, Any]]] = {
     "escalation": lambda: staff_context(
         notice(StaffNoticeKind.ESCALATION, "threshold_decision", sequence=2), POLICY.manager
     ),
+    "letter-copy": lambda: {
+        **staff_context(notice(StaffNoticeKind.REMINDER, "appeal_decision")),
+        "letter": {"code": "letter-4", "sent_on": dt.date(2027, 1, 11), "channel": "email"},
+    },
 }
+# The appeal's emails and letters are rendered, for every route, in tests/test_appeal_letters.py.
+APPEAL_EMAILS = {"appeal-bundle", "appeal-chair-request", "appeal-lessons", "appeal-consent-needed"}
 
 
 def assert_well_formed(rendered: Rendered) -> None:
@@ -591,7 +597,7 @@ def test_mail_failed_escapes_the_error_in_html() -> None:
 
 
 def test_every_email_template_has_a_context_here() -> None:
-    assert {path.stem for path in (TEMPLATES / "emails").glob("*.j2")} == set(EMAIL_CONTEXTS)
+    assert {path.stem for path in (TEMPLATES / "emails").glob("*.j2")} == set(EMAIL_CONTEXTS) | APPEAL_EMAILS
 
 
 @pytest.mark.parametrize("name", sorted(EMAIL_CONTEXTS))
@@ -607,7 +613,7 @@ def test_only_the_request_email_carries_the_applicants_details(name: str) -> Non
     assert_no_personal_data(render(name, EMAIL_CONTEXTS[name]()))
 
 
-@pytest.mark.parametrize("stem", sorted(path.stem for path in (TEMPLATES / "letters").glob("*.j2")))
+@pytest.mark.parametrize("stem", sorted(code.value for code in LETTER_CASES))
 def test_letter_subject_names_no_one(stem: str) -> None:
     rendered = render_letter(LetterCode(stem), app=application(on_behalf_of=ON_BEHALF))
     assert REFERENCE in rendered.subject

@@ -24,6 +24,7 @@ from domain.calendar import WorkingCalendar, add_working_days, installed_calenda
 from domain.legacy_bank_holidays import legacy_calendar
 from tests import support
 from tests.support import CaseService, application
+from workflows.appeal import AppealWorkflow
 from workflows.calendar_check import CalendarCheckWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
 from workflows.models import BankHolidays, CalendarCheckResult
@@ -82,9 +83,11 @@ async def test_histories_replay_after_the_installed_holidays_change(path: Path, 
     before = add_working_days(dt.date(2026, 6, 1), 10, NATION)
     add_installed_holidays(wednesdays)
     assert add_working_days(dt.date(2026, 6, 1), 10, NATION) != before
-    history = WorkflowHistory.from_json(f"Case:{path.stem}", path.read_text())
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[CaseWorkflow], data_converter=support.DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
+        workflows=[CaseWorkflow, AppealWorkflow],
+        data_converter=support.DATA_CONVERTER,
+        workflow_runner=WORKFLOW_RUNNER,
     )
     await replayer.replay_workflow(history)
 

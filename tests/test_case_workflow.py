@@ -307,7 +307,7 @@ async def test_outcome_late_sends_update_outcome_every_20_working_days(service: 
     await service.wait_for(reference, lambda c: service.letters(c, "letter-3"))
 
 
-@pytest.mark.parametrize("stage", ["threshold_check", "review", "appeal_window", "appeal"])
+@pytest.mark.parametrize("stage", ["threshold_check", "review", "appeal_window"])
 async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(
     service: CaseService, stage: str
 ) -> None:
@@ -317,17 +317,11 @@ async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(
         reference, _ = await to_review(service)
     else:
         reference, _ = await to_outcome(service)
-        if stage == "appeal":
-            response = await service.act(
-                reference, "appeal-request", {"grounds": "Relevant facts were missed."}
-            )
-            assert response.status_code == 200, response.text
-            await service.wait_for(reference, lambda c: c["stage"] == "appeal")
     response = await service.act(
         reference, "withdraw", {"reason": "Things are better now.", "requested_by": "applicant"}
     )
     assert response.status_code == 200 and response.json()["stage"] == "closed"
-    status = await service.result(reference, history="appeal-withdrawn-v3" if stage == "appeal" else None)
+    status = await service.result(reference)
     assert status.closed_reason.value == "withdrawn"
     case = await service.case(reference)
     assert case["stage"] == "closed" and case["closed_reason"] == "withdrawn"
@@ -337,34 +331,16 @@ async def test_withdraw_at_each_stage_closes_with_a_confirmation_letter(
     assert again.status_code == 409
 
 
-async def test_appeal_requested_moves_case_to_appeal_until_outcome(service: CaseService) -> None:
-    reference, _ = await to_outcome(service)
-    response = await service.act(
-        reference, "appeal-request", {"grounds": "The review missed the police log."}
-    )
-    assert response.status_code == 200 and response.json()["stage"] == "appeal"
-    case = await service.wait_for(
-        reference, lambda c: c["stage"] == "appeal" and service.letters(c, "appeal-received")
-    )
-    assert case["decisions"]["appeal_request"]["grounds"] == "The review missed the police log."
-    response = await service.act(
-        reference, "appeal-outcome", {"upheld": False, "summary": "Review was sound."}
-    )
-    assert response.status_code == 200
-    status = await service.result(reference, history="appeal-decided-v3")
-    assert status.closed_reason.value == "appeal_decided"
-
-
 async def test_appeal_request_after_window_is_refused(service: CaseService) -> None:
     reference, _ = await to_outcome(service)
     case = await service.case(reference)
     late = dt.date.fromisoformat(case["deadlines"]["appeal_by"]) + dt.timedelta(days=1)
     response = await service.act(
-        reference, "appeal-request", {"received_on": late.isoformat(), "grounds": "x"}
+        reference, "appeal-request", {"received_on": late.isoformat(), "grounds": [1], "explanation": "x"}
     )
     assert response.status_code == 422  # in the future, as far as today is concerned
     await service.result(reference)
-    response = await service.act(reference, "appeal-request", {"grounds": "Too late."})
+    response = await service.act(reference, "appeal-request", {"grounds": [1], "explanation": "Too late."})
     assert response.status_code == 409 and "closed" in response.json()["detail"]
 
 
@@ -440,7 +416,7 @@ async def test_decision_at_wrong_stage_is_409_and_writes_nothing(service: CaseSe
     response = await service.act(reference, "panel-decision", PANEL)
     assert response.status_code == 409
     assert "review stage" in response.json()["detail"] and "threshold_check" in response.json()["detail"]
-    response = await service.act(reference, "appeal-request", {"grounds": "x"})
+    response = await service.act(reference, "appeal-request", {"grounds": [1], "explanation": "x"})
     assert response.status_code == 409
     with service.sessions() as session:
         after = session.scalar(

@@ -209,7 +209,7 @@ LETTER_CASES: dict[LetterCode, dict[str, Any]] = {
     LetterCode.APPEAL_RECEIVED: {
         "threshold_decision": NOT_MET,
         "appeal_request": as_json(
-            AppealRequest(received_on=dt.date(2027, 1, 4), grounds="You missed my diary.")
+            AppealRequest(received_on=dt.date(2027, 1, 4), grounds=[2], explanation="You missed my diary.")
         ),
     },
 }
@@ -231,7 +231,8 @@ def test_every_letter_code_has_a_template() -> None:
     assert extra == set()
 
 
-@pytest.mark.parametrize("code", list(LetterCode))
+# The appeal's letters are rendered, for every route, in tests/test_appeal_letters.py.
+@pytest.mark.parametrize("code", list(LETTER_CASES))
 def test_letter_renders_in_both_forms(code: LetterCode) -> None:
     rendered = render_letter(code, app=application(on_behalf_of=ON_BEHALF))
 
@@ -357,7 +358,7 @@ def test_threshold_not_met_for_someone_else_asks_for_their_consent_to_appeal() -
             AppealRoute.CSP_CHAIR,
             "The chair of the Blaby Community Safety Partnership will decide your appeal.",
         ),
-        (AppealRoute.PCC_OFFICE, "The Office of the Police and Crime Commissioner will decide your appeal."),
+        (AppealRoute.PCC, "The Office of the Police and Crime Commissioner will decide your appeal."),
         (AppealRoute.SENIOR_OFFICERS, "Senior officers who were not involved in the first decision"),
     ],
 )

@@ -150,17 +150,38 @@ async def test_no_free_text_reaches_the_workflow_history(service: CaseService) -
     await service.wait_for(
         reference, lambda c: c["deadlines"]["appeal_by"] and service.letters(c, "letter-3")
     )
-    appeal = {"grounds": mark("appeal_grounds")}
+    appeal = {"grounds": [1], "explanation": mark("appeal_grounds")}
     assert (await service.act(reference, "appeal-request", appeal)).status_code == 200
-    await service.wait_for(reference, lambda c: c["stage"] == "appeal")
-    outcome = {"upheld": False, "summary": mark("appeal_summary")}
-    assert (await service.act(reference, "appeal-outcome", outcome)).status_code == 200
+    await service.wait_for(reference, lambda c: bool(c["appeal"]))
+    assert (await service.act(reference, "appeal/chair", {"chair": "rutland-csp-chair"})).status_code == 200
+    await service.wait_for(reference, lambda c: c["appeal"]["deadlines"]["acknowledge_by"] is not None)
+    assert (await service.act(reference, "appeal/acknowledge", {"note": mark("ack_note")})).status_code == 200
+    criteria = {"met": True, "reasons": mark("criteria_reasons")}
+    assert (await service.act(reference, "appeal/criteria", criteria)).status_code == 200
+    appeal_panel = {
+        "meeting_at": (await service.now() - dt.timedelta(hours=1)).isoformat(),
+        "location": mark("appeal_location"),
+        "members": [{"name": mark("appeal_member"), "role": mark("appeal_member_role")}],
+    }
+    assert (await service.act(reference, "appeal/panel", appeal_panel)).status_code == 200
+    outcome = {
+        "upheld": False,
+        "reasons": mark("appeal_reasons"),
+        "recommendations": [
+            {"agency": mark("appeal_agency"), "action": mark("appeal_action"), "due_on": "2031-02-01"}
+        ],
+        "lessons": mark("lessons"),
+    }
+    assert (await service.act(reference, "appeal/outcome", outcome)).status_code == 200
     status = await service.result(reference)
     assert status.closed_reason.value == "appeal_decided"
 
-    history = await service.env.client.get_workflow_handle(f"Case:{reference}").fetch_history()
     encrypted: list[int] = []
-    everything = "\n".join(texts_in(history.to_json_dict(), encrypted))
+    texts: list[str] = []
+    for workflow_id in (f"Case:{reference}", f"Appeal:{reference}"):
+        history = await service.env.client.get_workflow_handle(workflow_id).fetch_history()
+        texts += texts_in(history.to_json_dict(), encrypted)
+    everything = "\n".join(texts)
     assert reference in everything  # the decoding works: ids are there
     assert "Threshold decision: met." in everything  # and the chronology's words without the reasons
     assert len(encrypted) > 50  # every payload went through Temporal encrypted
@@ -175,12 +196,26 @@ async def test_no_free_text_reaches_the_workflow_history(service: CaseService) -
         assert row is not None and row.threshold_decision is not None
         assert row.threshold_decision["reasons"] == canaries["threshold_reasons"]
         assert row.panel_decision is not None and row.panel_decision["findings"] == canaries["findings"]
-        assert row.appeal_request is not None and row.appeal_request["grounds"] == canaries["appeal_grounds"]
+        assert row.appeal_request is not None
+        assert row.appeal_request["explanation"] == canaries["appeal_grounds"]
+        assert row.appeal is not None and row.appeal.decision is not None
+        assert row.appeal.decision["reasons"] == canaries["appeal_reasons"]
         chronology = "\n".join(
             f"{entry.actor}: {entry.event}"
             for entry in session.scalars(select(ChronologyEntry).where(ChronologyEntry.case_id == row.id))
         )
-        for field in ("threshold_reasons", "resend", "extend", "waive", "meeting_location", "appeal_grounds"):
+        for field in (
+            "threshold_reasons",
+            "resend",
+            "extend",
+            "waive",
+            "meeting_location",
+            "appeal_grounds",
+            "criteria_reasons",
+            "appeal_location",
+            "appeal_reasons",
+            "lessons",
+        ):
             assert canaries[field] in chronology, field
         assert "staff #" not in chronology  # named from the staff table
         waived = session.scalar(

@@ -17,7 +17,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests import support
-from workflows.case import AGENCY_CHASING, LEAN_HISTORY, WORKFLOW_RUNNER, CaseWorkflow
+from workflows.appeal import AppealWorkflow
+from workflows.case import AGENCY_CHASING, APPEAL_WORKFLOW, LEAN_HISTORY, WORKFLOW_RUNNER, CaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -42,13 +43,33 @@ def test_replay_histories_are_committed() -> None:
         f"{name}-v3" for name in ("met-path", "agencies-chased", "request-resent", "mail-failed")
     } <= names
     assert {"longest-case-v3", "appeal-withdrawn-v3", "calendar-changed-v3"} <= names
+    # Cases that reached their appeal once appeals ran as child workflows (v4), and the appeals
+    # themselves (a1): every route through the appeal.
+    assert {
+        f"{name}-v4" for name in ("appeal-upheld", "appeal-criteria-not-met", "appeal-withdrawn")
+    } <= names
+    assert {
+        f"{name}-a1"
+        for name in (
+            "appeal-upheld",
+            "appeal-criteria-not-met",
+            "appeal-withdrawn",
+            "appeal-late",
+            "appeal-consent",
+            "appeal-link-resent",
+        )
+    } <= names
 
 
 def test_each_generation_of_histories_has_the_patch_markers_of_its_time() -> None:
     """The replay of the old histories exercises the unpatched branches, the new ones the patched ones."""
     for path in HISTORIES:
         generation = path.stem.rsplit("-", 1)[-1]
-        expected = {"v2": {AGENCY_CHASING}, "v3": {AGENCY_CHASING, LEAN_HISTORY}}.get(generation, set())
+        expected = {
+            "v2": {AGENCY_CHASING},
+            "v3": {AGENCY_CHASING, LEAN_HISTORY},
+            "v4": {AGENCY_CHASING, LEAN_HISTORY, APPEAL_WORKFLOW},
+        }.get(generation, set())
         assert patches_in(path) == expected, path.stem
 
 
@@ -66,8 +87,11 @@ def patches_in(path: Path) -> set[str]:
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
 async def test_replay_stored_history_with_current_workflow_code(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"Case:{path.stem}", path.read_text())
+    kind = "Appeal" if path.stem.endswith("-a1") else "Case"
+    history = WorkflowHistory.from_json(f"{kind}:{path.stem}", path.read_text())
     replayer = Replayer(
-        workflows=[CaseWorkflow], data_converter=support.DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
+        workflows=[CaseWorkflow, AppealWorkflow],
+        data_converter=support.DATA_CONVERTER,
+        workflow_runner=WORKFLOW_RUNNER,
     )
     await replayer.replay_workflow(history)
