@@ -185,11 +185,11 @@ class AppealWorkflow:
         while self._consent is None and self._withdrawal is None:
             chase_on = add_working_days(self._today(), self._rules.consent_chase_interval, self._calendar)
             self._next_deadline = ("appeal_consent", chase_on)
+            await self._notify(StaffNoticeKind.APPEAL_CONSENT_NEEDED, "appeal_consent", chase_on, sequence)
             await self._record(
                 "Waiting for the victim's signed consent to the appeal; the SPOC was asked for it"
                 + (f" again (chase {sequence})." if sequence > 1 else ".")
             )
-            await self._notify(StaffNoticeKind.APPEAL_CONSENT_NEEDED, "appeal_consent", chase_on, sequence)
             try:
                 await workflow.wait_condition(
                     lambda: self._consent is not None or self._withdrawal is not None,
