@@ -292,6 +292,11 @@ async def test_chair_of_own_partnership_and_unknown_chairs_are_refused(service: 
     own = await service.act(reference, "appeal/chair", {"chair": "blaby-csp-chair"})
     assert own.status_code == 409
     assert "Blaby Community Safety Partnership" in own.json()["detail"]
+    # Another locality's SPOC does not see the case at all.
+    elsewhere = await service.act(reference, "appeal/chair", {"chair": "melton-csp-chair"}, "charnwood")
+    assert elsewhere.status_code == 404
+    early = await service.act(reference, "appeal/acknowledge", {})
+    assert early.status_code == 409 and "appeal_chair_requested" in early.json()["detail"]
     unknown = await service.act(reference, "appeal/chair", {"chair": "nobody"})
     assert unknown.status_code == 422 and "melton-csp-chair" in unknown.text
     case = await service.case(reference)
