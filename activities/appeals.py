@@ -20,8 +20,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.case_files import CaseFiles, appeal_summary, deliver_each
 from activities.mail import utc_now
-from activities.records import entry_text, submission_of
-from db.models import Appeal, AppealToken, Case, ChronologyEntry
+from activities.records import add_to_chronology, submission_of
+from db.models import Appeal, AppealToken, Case
 from domain.deadlines import window_closes_at
 from domain.links import AppealTokenPurpose, appeal_link_path
 from domain.policy import AppealChair, LocalityPolicy
@@ -94,17 +94,7 @@ class AppealRecords(CaseFiles):
                 case.next_deadline = progress.next_deadline
                 case.next_deadline_step = progress.next_deadline_step
             case.updated_at = now
-            known = set(
-                session.scalars(select(ChronologyEntry.event_key).where(ChronologyEntry.case_id == case.id))
-            )
-            for event in progress.events:
-                if event.key not in known:
-                    actor, text = entry_text(session, case, event)
-                    session.add(
-                        ChronologyEntry(
-                            case_id=case.id, event_key=event.key, at=event.at, actor=actor, event=text
-                        )
-                    )
+            add_to_chronology(session, case, progress.events)
 
     @staticmethod
     def _chair(policy: LocalityPolicy, key: str) -> AppealChair:

@@ -44,17 +44,7 @@ class CaseRecords(CaseFiles):
                     value = submission_of(session, case, submission_id).body
                 setattr(case, column, value)
             case.updated_at = utc_now()
-            known = set(
-                session.scalars(select(ChronologyEntry.event_key).where(ChronologyEntry.case_id == case.id))
-            )
-            for event in progress.events:
-                if event.key not in known:
-                    actor, text = entry_text(session, case, event)
-                    session.add(
-                        ChronologyEntry(
-                            case_id=case.id, event_key=event.key, at=event.at, actor=actor, event=text
-                        )
-                    )
+            add_to_chronology(session, case, progress.events)
 
     @activity.defn
     def record_agency_response(
@@ -114,6 +104,18 @@ def submission_of(session: Session, case: Case, submission_id: int) -> Submissio
     if submission is None or submission.case_id != case.id:
         raise ApplicationError(f"no submission {submission_id} on this case", non_retryable=True)
     return submission
+
+
+def add_to_chronology(session: Session, case: Case, events: list[ChronologyEvent]) -> None:
+    """Add the workflow's entries to the case's chronology, each once (a retried activity brings them
+    again, keyed by event)."""
+    known = set(session.scalars(select(ChronologyEntry.event_key).where(ChronologyEntry.case_id == case.id)))
+    for event in events:
+        if event.key not in known:
+            actor, text = entry_text(session, case, event)
+            session.add(
+                ChronologyEntry(case_id=case.id, event_key=event.key, at=event.at, actor=actor, event=text)
+            )
 
 
 def entry_text(session: Session, case: Case, event: ChronologyEvent) -> tuple[str, str]:
