@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api.agency.sessions import SESSION_COOKIE, AgencySession, RequestView, SessionRefused, check_session
-from api.agency.views import ShowPage, session_refused_page
+from api.agency.views import session_refused_page
 from api.audit import record_audit
 from api.auth import Staff, staff_with_api_key
 from api.case_store import case_in_localities
 from api.errors import invalid
+from api.link_pages import ShowPage
 from core.config import Settings, get_settings
 from core.localities import policies_from
 from db.models import Case

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from api.agency.sessions import redact_link_tokens_in_access_logs
-from api.agency.views import ShowPage, show_page
 from api.appeal.sessions import redact_appeal_link_tokens_in_access_logs
 from api.body_limit import RequestBodyLimit
 from api.errors import request_validation_error_handler
+from api.link_pages import ShowPage, show_page
 from api.metrics import instrument
 from api.pages import mount_assets
 from api.routes import (

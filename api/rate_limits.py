@@ -21,8 +21,9 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.agency.views import ShowPage, too_many_requests_page
+from api.agency.views import too_many_requests_page
 from api.deps import SettingsDep
+from api.link_pages import ShowPage
 from core.config import Settings
 
 WINDOW_SECONDS = 3600.0

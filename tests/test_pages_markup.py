@@ -8,9 +8,10 @@ import datetime as dt
 from html.parser import HTMLParser
 from typing import Any
 
-from api.agency.forms import MAX_LENGTHS, FormError
+from api.agency.forms import MAX_LENGTHS
 from api.agency.sessions import RequestView
 from api.agency.views import ReplyDetails
+from api.link_pages import FormError
 from api.pages import render
 from core.config import PROJECT_ROOT
 from core.localities import load_policies

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from annotated_types import MaxLen
 from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.types import Message, Scope
 
 from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, Upload
+from api.link_pages import FormError, form_choice, form_text, max_length, sign, too_long
 from domain.decisions import AgencyResponse
 from domain.links import hash_token
 
@@ -24,13 +22,9 @@ MAX_BODY_BYTES = MAX_FILES * MAX_FILE_BYTES + 1024 * 1024
 # ---- CSRF ------------------------------------------------------------------------------------
 
 
-def _sign(secret_key: str, message: str) -> str:
-    return hmac.new(secret_key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
 def reply_csrf_token(secret_key: str, session_hash: str) -> str:
     """The reply form's CSRF token: bound to the session, so it is useless to anyone without the cookie."""
-    return _sign(secret_key, f"agency-reply|{session_hash}")
+    return sign(secret_key, f"agency-reply|{session_hash}")
 
 
 def new_link_csrf_token(secret_key: str, link_token: str) -> str:
@@ -39,21 +33,10 @@ def new_link_csrf_token(secret_key: str, link_token: str) -> str:
     That form carries no ambient authority (no cookie is involved; the link's token in the body is what
     counts), so a value signed with the secret key is enough to show that the form came from our page.
     """
-    return _sign(secret_key, f"agency-new-link|{hash_token(link_token)}")
-
-
-def csrf_matches(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+    return sign(secret_key, f"agency-new-link|{hash_token(link_token)}")
 
 
 # ---- the answer form -------------------------------------------------------------------------
-
-
-def _max_length(name: str) -> int:
-    for item in AgencyResponse.model_fields[name].metadata:
-        if isinstance(item, MaxLen):
-            return int(item.max_length)
-    raise LookupError(f"AgencyResponse.{name} has no max_length")
 
 
 TEXT_FIELDS: dict[str, str] = {
@@ -65,7 +48,7 @@ TEXT_FIELDS: dict[str, str] = {
     "risk_to_victim": "What you know about risk to the victim",
     "notes": "Anything else",
 }
-MAX_LENGTHS = {name: _max_length(name) for name in TEXT_FIELDS}
+MAX_LENGTHS = {name: max_length(AgencyResponse, name) for name in TEXT_FIELDS}
 CHOICES: dict[str, dict[str, bool | None]] = {
     "behaviour_continues": {"yes": True, "no": False, "unknown": None},
     "supports_threshold": {"yes": True, "no": False, "cannot_say": None},
@@ -91,12 +74,6 @@ ERROR_ORDER = (
 
 
 @dataclass(frozen=True)
-class FormError:
-    field: str
-    message: str
-
-
-@dataclass(frozen=True)
 class AnswerForm:
     """The answer as typed, kept to fill the form in again when something needs correcting."""
 
@@ -104,21 +81,17 @@ class AnswerForm:
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> AnswerForm:
-        values: dict[str, str] = {}
-        for name in TEXT_FIELDS:
-            # Browsers send a textarea's line breaks as CRLF; count them as one character, as we store them.
-            values[name] = fields.get(name, "").replace("\r\n", "\n").replace("\r", "\n").strip()
+        values = {name: form_text(fields, name) for name in TEXT_FIELDS}
         for name, choices in CHOICES.items():
-            value = fields.get(name, "")
-            values[name] = value if value in choices else ""
+            values[name] = form_choice(fields, name, choices)
         return cls(values)
 
     def problems(self) -> list[FormError]:
         found: list[FormError] = []
         for name, label in TEXT_FIELDS.items():
-            limit = MAX_LENGTHS[name]
-            if len(self.values[name]) > limit:
-                found.append(FormError(name, f"{label} must be {limit:,} characters or fewer"))
+            error = too_long(self.values, name, label, MAX_LENGTHS[name])
+            if error:
+                found.append(error)
         for name, message in REQUIRED.items():
             if not self.values[name]:
                 found.append(FormError(name, message))

@@ -4,26 +4,29 @@ request (with its case) that both are bound to. Every use and every refusal is a
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit import add_audit, record_tallied_audit
+from api.links import (
+    RedactLinkTokens,
+    find_token,
+    note_link_opened,
+    note_session_used,
+    redact_in_access_logs,
+    session_expiry,
+)
 from db.models import AccessToken, Case, InformationRequest
-from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, TokenPurpose, hash_token
+from domain.links import TokenPurpose
 
 # The cookie that carries an agency's session (never the link's token).
 SESSION_COOKIE = "agency_session"
 UNKNOWN_LINK = "unknown link"
 UNKNOWN_SESSION = "unknown session"
-
-# What a token looks like: anything else is refused before the database is asked.
-TOKEN_SHAPE = re.compile(TOKEN_PATTERN)
 
 
 # ---- refusals --------------------------------------------------------------------------------
@@ -116,23 +119,11 @@ def _is_closed(case: Case) -> bool:
     return case.stage == "closed" or case.withdrawal is not None
 
 
-def _token_row(session: Session, token: str | None) -> AccessToken | None:
-    if not token or not TOKEN_SHAPE.fullmatch(token):
-        return None
-    return session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(token)))
-
-
 def _request_and_case(session: Session, token: AccessToken) -> tuple[InformationRequest, Case]:
     request = session.get(InformationRequest, token.request_id)
     case = session.get(Case, token.case_id)
     assert request is not None and case is not None  # foreign keys, deleted with the token
     return request, case
-
-
-def _session_expiry(link: AccessToken, now: dt.datetime) -> dt.datetime:
-    # Idle time slides the session on, but never more than one idle period past the link's own expiry:
-    # someone who opened the link in time can finish the form, and a session cannot live for ever.
-    return min(now + SESSION_LIFETIME, link.expires_at + SESSION_LIFETIME)
 
 
 # ---- links and sessions ----------------------------------------------------------------------
@@ -142,7 +133,7 @@ def open_link(sessions: sessionmaker[Session], *, token: str, now: dt.datetime) 
     """Exchange a link's token for a new session, or say why not. Links stay usable until they expire or
     are revoked: mail scanners open links before the person does, so a single-use link would be spent."""
     with sessions.begin() as session:
-        link = _token_row(session, token)
+        link = find_token(session, AccessToken, token)
         if link is not None:
             return _open_known_link(session, link, now)
     # Anyone can make links up: they are counted, not written to the audit log one by one.
@@ -185,16 +176,9 @@ def _open_known_link(session: Session, link: AccessToken, now: dt.datetime) -> O
         request_id=request.id,
         link_id=link.id,
         issued_at=now,
-        expires_at=_session_expiry(link, now),
+        expires_at=session_expiry(link, now),
     )
-    opened.first_used_at = opened.last_used_at = now
-    session.add(opened)
-    if link.first_used_at is None:
-        link.first_used_at = now
-    link.last_used_at = now
-    # In SQL, so that two people opening the link at once both count.
-    link.use_count = AccessToken.use_count + 1
-    session.flush()
+    note_link_opened(session, link, opened, now)
     add_audit(
         session,
         at=now,
@@ -212,7 +196,7 @@ def check_session(
     """The session a cookie carries, extended by this use; or why it is refused (audited; counted when
     there is no session or an unknown one, which anyone can send)."""
     with sessions.begin() as session:
-        row = _token_row(session, token)
+        row = find_token(session, AccessToken, token)
         if row is not None:
             return _check_known_session(session, row, now)
     reason = SessionRefusal.UNKNOWN if token else SessionRefusal.MISSING
@@ -241,9 +225,7 @@ def _check_known_session(
         return _refuse_session(session, now, SessionRefusal.EXPIRED, view)
     if _is_closed(case):
         return _refuse_session(session, now, SessionRefusal.CLOSED, view)
-    row.last_used_at = now
-    row.use_count = AccessToken.use_count + 1
-    row.expires_at = _session_expiry(link, now)
+    note_session_used(row, link, now)
     return AgencySession(token_hash=row.token_hash, request=view)
 
 
@@ -265,7 +247,7 @@ def _refuse_session(
 def link_request(sessions: sessionmaker[Session], *, token: str) -> tuple[RequestView, bool] | None:
     """The request a link (in any state) belongs to, and whether its case is closed; None if unknown."""
     with sessions() as session:
-        link = _token_row(session, token)
+        link = find_token(session, AccessToken, token)
         if link is None or link.purpose != TokenPurpose.AGENCY_LINK.value:
             return None
         request, case = _request_and_case(session, link)
@@ -317,23 +299,9 @@ def request_status(sessions: sessionmaker[Session], *, request_id: int) -> tuple
 # ---- logs --------------------------------------------------------------------------------------
 
 
-class _RedactAgencyLinks(logging.Filter):
-    """Access logs print the path: keep a link's token out of them."""
-
-    _PATH = re.compile(r"/agency/r/[^\s\"?]*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._PATH.sub("/agency/r/[redacted]", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = self._PATH.sub("/agency/r/[redacted]", record.msg)
-        return True
+class _RedactAgencyLinks(RedactLinkTokens):
+    prefix = "/agency/r/"
 
 
 def redact_link_tokens_in_access_logs() -> None:
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(existing, _RedactAgencyLinks) for existing in logger.filters):
-        logger.addFilter(_RedactAgencyLinks())
+    redact_in_access_logs(_RedactAgencyLinks)

@@ -1,35 +1,26 @@
 """The agency pages as the agency sees them: only the case details it needs, GOV.UK pages rendered with
-the headers every agency response carries, and the pages that refuse a link or a session."""
+the headers every agency response carries (api.link_pages), and the pages that refuse a link or a session."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.agency.forms import (
-    MAX_LENGTHS,
-    AnswerForm,
-    FormError,
-    new_link_csrf_token,
-    ordered,
-    reply_csrf_token,
-)
+from api.agency.forms import MAX_LENGTHS, AnswerForm, new_link_csrf_token, ordered, reply_csrf_token
 from api.agency.sessions import (
     SESSION_COOKIE,
-    TOKEN_SHAPE,
     AgencySession,
     RequestView,
     SessionRefusal,
     SessionRefused,
 )
 from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_BYTES
-from api.pages import render
+from api.link_pages import FormError, errors_by_field, link_page
+from api.links import TOKEN_SHAPE
 from db.models import Case
 from domain.agencies import incidents_reported_to
 from domain.application import Application, Incident
@@ -70,46 +61,8 @@ def reply_details(
 # ---- pages -----------------------------------------------------------------------------------
 
 
-def _headers(nonce: str) -> dict[str, str]:
-    """Every agency response: no referrer (a link's token must not leak), no caching of case details,
-    no framing, and scripts only from us (the template's one inline script carries the nonce)."""
-    return {
-        "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self'; "
-            "font-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-            "base-uri 'none'"
-        ),
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        "Cross-Origin-Opener-Policy": "same-origin",
-    }
-
-
 def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(16)
-    html = render(f"agency/{template}", cspNonce=nonce, **context)
-    return HTMLResponse(html, status_code=status_code, headers=_headers(nonce))
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303, headers=_headers(secrets.token_urlsafe(16)))
-
-
-class ShowPage(Exception):
-    """Raised by a dependency that has already decided the page (a refused session): the route does
-    not run, and `show_page` answers with this page."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("agency page")
-        self.response = response
-
-
-async def show_page(request: Request, error: Exception) -> Response:
-    """The app's handler for `ShowPage`."""
-    assert isinstance(error, ShowPage)
-    return error.response
+    return link_page(f"agency/{template}", status_code, **context)
 
 
 def link_refused_page(secret_key: str, token: str) -> HTMLResponse:
@@ -177,9 +130,6 @@ def form_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     errors = ordered(errors)
-    first_error: dict[str, str] = {}
-    for error in errors:
-        first_error.setdefault(error.field, error.message)
     return page(
         "reply.html",
         status_code=status_code,
@@ -188,7 +138,7 @@ def form_page(
         details=details,
         values=form.values if form else {},
         errors=errors,
-        error_for=first_error,
+        error_for=errors_by_field(errors),
         files_dropped=files_dropped,
         unavailable=unavailable,
         csrf_token=reply_csrf_token(secret_key, access.token_hash),

@@ -2,23 +2,21 @@
 outcome. Each takes the posted fields as typed (kept to fill the form in again), says what needs
 correcting in the order of the page, and gives the submission (domain.decisions) once nothing does.
 
-The CSRF token is bound to the session, as the agency reply form's is (api.agency.forms).
+The CSRF token is bound to the session, as the agency reply form's is; what the two share (errors, text
+fields, signing) is in api.link_pages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from annotated_types import MaxLen
 from pydantic import BaseModel, ValidationError
 
-from api.agency.forms import FormError, csrf_matches
+from api.link_pages import FormError, form_choice, form_text, max_length, sign, too_long
 from domain.calendar import LONDON
 from domain.decisions import (
     AppealCriteria,
@@ -36,12 +34,10 @@ __all__ = [
     "MAX_RECOMMENDATIONS",
     "AcknowledgeForm",
     "CriteriaForm",
-    "FormError",
     "NameChairForm",
     "OutcomeForm",
     "PanelForm",
     "appeal_csrf_token",
-    "csrf_matches",
 ]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -57,34 +53,17 @@ YES_NO = {"yes": True, "no": False}
 
 def appeal_csrf_token(secret_key: str, session_hash: str) -> str:
     """The appeal forms' CSRF token: bound to the session, so it is useless to anyone without the cookie."""
-    message = f"appeal-form|{session_hash}"
-    return hmac.new(secret_key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+    return sign(secret_key, f"appeal-form|{session_hash}")
 
 
 # ---- shared ----------------------------------------------------------------------------------
 
 
-def max_length(model: type[BaseModel], name: str) -> int:
-    for item in model.model_fields[name].metadata:
-        if isinstance(item, MaxLen):
-            return int(item.max_length)
-    raise LookupError(f"{model.__name__}.{name} has no max_length")
-
-
-def _text(fields: Mapping[str, str], name: str) -> str:
-    # Browsers send a textarea's line breaks as CRLF; count them as one character, as we store them.
-    return fields.get(name, "").replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _too_long(values: Mapping[str, str], name: str, label: str, limit: int) -> FormError | None:
-    if len(values[name]) > limit:
-        return FormError(name, f"{label} must be {limit:,} characters or fewer")
-    return None
-
-
-def _choice(fields: Mapping[str, str], name: str, choices: Mapping[str, object]) -> str:
-    value = fields.get(name, "")
-    return value if value in choices else ""
+def _required(values: Mapping[str, str], name: str, missing: str, label: str, limit: int) -> FormError | None:
+    """The error of a text the form needs: `missing` when it is empty, or that it is too long."""
+    if not values[name]:
+        return FormError(name, missing)
+    return too_long(values, name, label, limit)
 
 
 def _date_values(fields: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -176,10 +155,10 @@ class AcknowledgeForm:
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> AcknowledgeForm:
-        return cls({"note": _text(fields, "note")})
+        return cls({"note": form_text(fields, "note")})
 
     def check(self) -> ChairAcknowledgement | list[FormError]:
-        error = _too_long(self.values, "note", "The note", max_length(ChairAcknowledgement, "note"))
+        error = too_long(self.values, "note", "The note", max_length(ChairAcknowledgement, "note"))
         if error:
             return [error]
         return ChairAcknowledgement(note=self.values["note"])
@@ -196,9 +175,9 @@ class CriteriaForm:
     def from_fields(cls, fields: Mapping[str, str]) -> CriteriaForm:
         return cls(
             {
-                "met": _choice(fields, "met", YES_NO),
-                "reasons": _text(fields, "reasons"),
-                "lessons": _text(fields, "lessons"),
+                "met": form_choice(fields, "met", YES_NO),
+                "reasons": form_text(fields, "reasons"),
+                "lessons": form_text(fields, "lessons"),
             }
         )
 
@@ -210,7 +189,7 @@ class CriteriaForm:
         if not v["reasons"]:
             errors.append(FormError("reasons", "Enter the reasons for your decision"))
         for name, label in (("reasons", "The reasons"), ("lessons", "The lessons learnt")):
-            error = _too_long(v, name, label, max_length(AppealCriteria, name))
+            error = too_long(v, name, label, max_length(AppealCriteria, name))
             if error:
                 errors.append(error)
         if errors:
@@ -229,10 +208,10 @@ class PanelForm:
     def from_fields(cls, fields: Mapping[str, str]) -> PanelForm:
         values = _date_values(fields, "meeting")
         values["meeting-time"] = fields.get("meeting-time", "").strip()[:20]
-        values["location"] = _text(fields, "location")
+        values["location"] = form_text(fields, "location")
         for row in range(1, MAX_MEMBERS + 1):
             for part in ("name", "role"):
-                values[f"member-{row}-{part}"] = _text(fields, f"member-{row}-{part}")
+                values[f"member-{row}-{part}"] = form_text(fields, f"member-{row}-{part}")
         values["victim_minutes"] = fields.get("victim_minutes", "").strip()[:10]
         return cls(values)
 
@@ -277,37 +256,34 @@ class PanelForm:
             errors.append(
                 FormError("meeting-time", "Enter the time of the panel meeting, like 14:30 or 2:30pm")
             )
-        if not v["location"]:
-            errors.append(FormError("location", "Enter where the panel meets"))
-        else:
-            error = _too_long(v, "location", "Where the panel meets", max_length(AppealPanel, "location"))
-            if error:
-                errors.append(error)
+        error = _required(
+            v,
+            "location",
+            "Enter where the panel meets",
+            "Where the panel meets",
+            max_length(AppealPanel, "location"),
+        )
+        if error:
+            errors.append(error)
         members: list[PanelMember] = []
         name_limit, role_limit = max_length(PanelMember, "name"), max_length(PanelMember, "role")
         for row in range(1, MAX_MEMBERS + 1):
             name, role = v[f"member-{row}-name"], v[f"member-{row}-role"]
             if not name and not role:
                 continue
-            if not name:
-                errors.append(FormError(f"member-{row}-name", f"Enter the name of panel member {row}"))
-            elif len(name) > name_limit:
-                errors.append(
-                    FormError(
-                        f"member-{row}-name",
-                        f"Panel member {row}'s name must be {name_limit:,} characters or fewer",
-                    )
+            row_errors: list[FormError] = []
+            for part, limit in (("name", name_limit), ("role", role_limit)):
+                error = _required(
+                    v,
+                    f"member-{row}-{part}",
+                    f"Enter the {part} of panel member {row}",
+                    f"Panel member {row}'s {part}",
+                    limit,
                 )
-            if not role:
-                errors.append(FormError(f"member-{row}-role", f"Enter the role of panel member {row}"))
-            elif len(role) > role_limit:
-                errors.append(
-                    FormError(
-                        f"member-{row}-role",
-                        f"Panel member {row}'s role must be {role_limit:,} characters or fewer",
-                    )
-                )
-            if name and role and len(name) <= name_limit and len(role) <= role_limit:
+                if error:
+                    row_errors.append(error)
+            errors += row_errors
+            if not row_errors:
                 members.append(PanelMember(name=name, role=role))
         if not members and not any(e.field.startswith("member-") for e in errors):
             errors.append(FormError("member-1-name", "Enter the name and role of at least one panel member"))
@@ -342,12 +318,12 @@ class OutcomeForm:
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> OutcomeForm:
-        values = {"upheld": _choice(fields, "upheld", YES_NO), "reasons": _text(fields, "reasons")}
+        values = {"upheld": form_choice(fields, "upheld", YES_NO), "reasons": form_text(fields, "reasons")}
         for row in range(1, MAX_RECOMMENDATIONS + 1):
-            values[f"rec-{row}-agency"] = _text(fields, f"rec-{row}-agency")
-            values[f"rec-{row}-action"] = _text(fields, f"rec-{row}-action")
+            values[f"rec-{row}-agency"] = form_text(fields, f"rec-{row}-agency")
+            values[f"rec-{row}-action"] = form_text(fields, f"rec-{row}-action")
             values.update(_date_values(fields, f"rec-{row}-due"))
-        values["lessons"] = _text(fields, "lessons")
+        values["lessons"] = form_text(fields, "lessons")
         return cls(values)
 
     def check(self) -> AppealDecision | list[FormError]:
@@ -355,12 +331,15 @@ class OutcomeForm:
         errors: list[FormError] = []
         if not v["upheld"]:
             errors.append(FormError("upheld", "Select whether the appeal is upheld"))
-        if not v["reasons"]:
-            errors.append(FormError("reasons", "Enter the reasons for the outcome"))
-        else:
-            error = _too_long(v, "reasons", "The reasons", max_length(AppealDecision, "reasons"))
-            if error:
-                errors.append(error)
+        error = _required(
+            v,
+            "reasons",
+            "Enter the reasons for the outcome",
+            "The reasons",
+            max_length(AppealDecision, "reasons"),
+        )
+        if error:
+            errors.append(error)
         recommendations: list[Recommendation] = []
         agency_limit = max_length(Recommendation, "agency")
         action_limit = max_length(Recommendation, "action")
@@ -370,35 +349,23 @@ class OutcomeForm:
             if not agency and not action and not any(due_parts):
                 continue
             row_errors: list[FormError] = []
-            if not agency:
-                row_errors.append(
-                    FormError(f"rec-{row}-agency", f"Enter the agency for recommendation {row}")
+            for part, limit in (("agency", agency_limit), ("action", action_limit)):
+                error = _required(
+                    v,
+                    f"rec-{row}-{part}",
+                    f"Enter the {part} for recommendation {row}",
+                    f"The {part} for recommendation {row}",
+                    limit,
                 )
-            elif len(agency) > agency_limit:
-                row_errors.append(
-                    FormError(
-                        f"rec-{row}-agency",
-                        f"The agency for recommendation {row} must be {agency_limit:,} characters or fewer",
-                    )
-                )
-            if not action:
-                row_errors.append(
-                    FormError(f"rec-{row}-action", f"Enter the action for recommendation {row}")
-                )
-            elif len(action) > action_limit:
-                row_errors.append(
-                    FormError(
-                        f"rec-{row}-action",
-                        f"The action for recommendation {row} must be {action_limit:,} characters or fewer",
-                    )
-                )
+                if error:
+                    row_errors.append(error)
             due = _parse_date(v, f"rec-{row}-due", f"the date recommendation {row} is due")
             if isinstance(due, FormError):
                 row_errors.append(due)
             errors += row_errors
             if not row_errors and isinstance(due, dt.date):
                 recommendations.append(Recommendation(agency=agency, action=action, due_on=due))
-        error = _too_long(v, "lessons", "The lessons learnt", max_length(AppealDecision, "lessons"))
+        error = too_long(v, "lessons", "The lessons learnt", max_length(AppealDecision, "lessons"))
         if error:
             errors.append(error)
         if errors:

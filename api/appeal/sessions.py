@@ -1,27 +1,32 @@
 """The appeal chair's and the appeal contact's way in: a link exchanged for a session, the session checked
 on every page, and the appeal (with its case) both are bound to. Every use and every refusal is audited.
 
-The same design as the agency links (api.agency.sessions): only a token's SHA-256 is stored; a link is
-exchanged for a session of its own kind; links stay usable until they expire or are revoked (mail scanners
-open them first); a token of one purpose is never accepted for another. A chair's token is also bound to
-the chair it was sent to: once someone else is the appeal's chair, it opens nothing.
+The same design as the agency links (api.agency.sessions; what both share is in api.links): only a token's
+SHA-256 is stored; a link is exchanged for a session of its own kind; links stay usable until they expire or
+are revoked (mail scanners open them first); a token of one purpose is never accepted for another. A chair's
+token is also bound to the chair it was sent to: once someone else is the appeal's chair, it opens nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit import add_audit, record_tallied_audit
+from api.links import (
+    RedactLinkTokens,
+    find_token,
+    note_link_opened,
+    note_session_used,
+    redact_in_access_logs,
+    session_expiry,
+)
 from db.models import Appeal, AppealToken, Case
-from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, AppealTokenPurpose, hash_token
+from domain.links import AppealTokenPurpose
 from domain.policy import LocalityPolicy
 
 # The cookie that carries an appeal session (never the link's token), sent only to the appeal pages.
@@ -31,8 +36,6 @@ UNKNOWN_LINK = "unknown appeal link"
 UNKNOWN_SESSION = "unknown appeal session"
 # Stages after which the appeal takes nothing more (workflows.appeal_models.AppealStage).
 ENDED_STAGES = frozenset({"appeal_decided", "appeal_withdrawn"})
-
-TOKEN_SHAPE = re.compile(TOKEN_PATTERN)
 
 
 class AppealRole(StrEnum):
@@ -174,12 +177,6 @@ def _view(
     )
 
 
-def _token_row(session: Session, token: str | None) -> AppealToken | None:
-    if not token or not TOKEN_SHAPE.fullmatch(token):
-        return None
-    return session.scalar(select(AppealToken).where(AppealToken.token_hash == hash_token(token)))
-
-
 def _appeal_and_case(session: Session, token: AppealToken) -> tuple[Appeal, Case]:
     appeal = session.get(Appeal, token.appeal_id)
     assert appeal is not None  # a foreign key: the token goes with its appeal
@@ -189,11 +186,6 @@ def _appeal_and_case(session: Session, token: AppealToken) -> tuple[Appeal, Case
 def _not_the_chair(token: AppealToken, appeal: Appeal) -> bool:
     """A chair's token whose chair is no longer (or not yet) the appeal's chair."""
     return token.chair_key is None or token.chair_key != appeal.chair_key
-
-
-def _session_expiry(link: AppealToken, now: dt.datetime) -> dt.datetime:
-    # Idle time slides the session on, but never more than one idle period past the link's own expiry.
-    return min(now + SESSION_LIFETIME, link.expires_at + SESSION_LIFETIME)
 
 
 # ---- links and sessions ----------------------------------------------------------------------
@@ -208,7 +200,7 @@ def open_link(
 ) -> OpenedLink | LinkRefused:
     """Exchange a link's token for a new session, or say why not."""
     with sessions.begin() as session:
-        link = _token_row(session, token)
+        link = find_token(session, AppealToken, token)
         if link is not None:
             return _open_known_link(session, policies, link, now)
     # Anyone can make links up: they are counted, not written to the audit log one by one.
@@ -257,16 +249,9 @@ def _open_known_link(
         chair_key=link.chair_key,
         link_id=link.id,
         issued_at=now,
-        expires_at=_session_expiry(link, now),
+        expires_at=session_expiry(link, now),
     )
-    opened.first_used_at = opened.last_used_at = now
-    session.add(opened)
-    if link.first_used_at is None:
-        link.first_used_at = now
-    link.last_used_at = now
-    # In SQL, so that two people opening the link at once both count.
-    link.use_count = AppealToken.use_count + 1
-    session.flush()
+    note_link_opened(session, link, opened, now)
     add_audit(
         session,
         at=now,
@@ -289,7 +274,7 @@ def check_session(
     """The session a cookie carries, if it is a working session of `role`, extended by this use; or why
     it is refused (audited; counted when there is no session or an unknown one, which anyone can send)."""
     with sessions.begin() as session:
-        row = _token_row(session, token)
+        row = find_token(session, AppealToken, token)
         if row is not None:
             return _check_known_session(session, policies, row, role, now)
     reason = SessionRefusal.UNKNOWN if token else SessionRefusal.MISSING
@@ -330,9 +315,7 @@ def _check_known_session(
         return _refuse_session(session, now, SessionRefusal.NOT_THE_CHAIR, view)
     if view.ended:
         return _refuse_session(session, now, SessionRefusal.ENDED, view)
-    row.last_used_at = now
-    row.use_count = AppealToken.use_count + 1
-    row.expires_at = _session_expiry(link, now)
+    note_session_used(row, link, now)
     return AppealSession(token_hash=row.token_hash, appeal=view)
 
 
@@ -354,23 +337,9 @@ def _refuse_session(
 # ---- logs --------------------------------------------------------------------------------------
 
 
-class _RedactAppealLinks(logging.Filter):
-    """Access logs print the path: keep a link's token out of them."""
-
-    _PATH = re.compile(r"/appeal/r/[^\s\"?]*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._PATH.sub("/appeal/r/[redacted]", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = self._PATH.sub("/appeal/r/[redacted]", record.msg)
-        return True
+class _RedactAppealLinks(RedactLinkTokens):
+    prefix = "/appeal/r/"
 
 
 def redact_appeal_link_tokens_in_access_logs() -> None:
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(existing, _RedactAppealLinks) for existing in logger.filters):
-        logger.addFilter(_RedactAppealLinks())
+    redact_in_access_logs(_RedactAppealLinks)

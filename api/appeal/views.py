@@ -1,20 +1,18 @@
 """The appeal pages: the appeal as its pages need it (read in a thread), the chair's bundle, the forms of
 the chair's next step, and the pages that refuse a link or a session. GOV.UK pages rendered with the
-headers every page reached from a link carries (as the agency pages: api.agency.views)."""
+headers every page reached from a link carries (api.link_pages, as the agency pages)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.agency.forms import FormError
 from api.appeal.forms import (
     MAX_MEMBERS,
     MAX_RECOMMENDATIONS,
@@ -24,7 +22,6 @@ from api.appeal.forms import (
     OutcomeForm,
     PanelForm,
     appeal_csrf_token,
-    max_length,
 )
 from api.appeal.sessions import (
     COOKIE_PATH,
@@ -34,7 +31,7 @@ from api.appeal.sessions import (
     SessionRefusal,
     SessionRefused,
 )
-from api.pages import render
+from api.link_pages import FormError, errors_by_field, link_page, max_length
 from db.models import Appeal, Case
 from domain.calendar import LONDON, long_date
 from domain.decisions import AppealCriteria, AppealDecision, AppealPanel, ChairAcknowledgement
@@ -383,31 +380,8 @@ def _recorded(appeal: Appeal) -> dict[str, Any]:
 # ---- pages -----------------------------------------------------------------------------------
 
 
-def _headers(nonce: str) -> dict[str, str]:
-    """Every appeal response, as every agency one: no referrer (a link's token must not leak), no caching
-    of case details, no framing, and scripts only from us (the template's one inline script has the nonce)."""
-    return {
-        "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self'; "
-            "font-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-            "base-uri 'none'"
-        ),
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        "Cross-Origin-Opener-Policy": "same-origin",
-    }
-
-
 def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(16)
-    html = render(f"appeal/{template}", cspNonce=nonce, **context)
-    return HTMLResponse(html, status_code=status_code, headers=_headers(nonce))
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303, headers=_headers(secrets.token_urlsafe(16)))
+    return link_page(f"appeal/{template}", status_code, **context)
 
 
 def link_refused_page() -> HTMLResponse:
@@ -444,13 +418,6 @@ def conflict_page(view: AppealView, policy: LocalityPolicy, message: str) -> HTM
     )
 
 
-def _errors_by_field(errors: Sequence[FormError]) -> dict[str, str]:
-    first: dict[str, str] = {}
-    for error in errors:
-        first.setdefault(error.field, error.message)
-    return first
-
-
 def name_chair_page(
     access: AppealSession,
     policy: LocalityPolicy,
@@ -478,7 +445,7 @@ def name_chair_page(
         chairs=policy.eligible_appeal_chairs(),
         values=form.values if form else {},
         errors=list(errors),
-        error_for=_errors_by_field(errors),
+        error_for=errors_by_field(errors),
         unavailable=unavailable,
         confirmed=confirmed,
         csrf_token=appeal_csrf_token(secret_key, access.token_hash),
@@ -525,7 +492,7 @@ def chair_page(
         form_action=action.value if action else None,
         values=form_values,
         errors=list(errors),
-        error_for=_errors_by_field(errors),
+        error_for=errors_by_field(errors),
         unavailable=unavailable,
         done_message=DONE_MESSAGES.get(done or ""),
         csrf_token=appeal_csrf_token(secret_key, access.token_hash),

@@ -12,7 +12,6 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.agency.views import ShowPage
 from api.appeal.sessions import (
     SESSION_COOKIE,
     AppealRole,
@@ -24,6 +23,7 @@ from api.appeal.sessions import (
 from api.appeal.views import session_refused_page
 from api.audit import record_audit
 from api.deps import NowDep, PoliciesDep, SessionFactoryDep
+from api.link_pages import ShowPage
 from domain.policy import LocalityPolicy
 
 

@@ -24,15 +24,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import case_updates
-from api.agency.forms import (
-    AnswerForm,
-    BodyTooLarge,
-    FormError,
-    csrf_matches,
-    new_link_csrf_token,
-    read_answer,
-    reply_csrf_token,
-)
+from api.agency.forms import AnswerForm, BodyTooLarge, new_link_csrf_token, read_answer, reply_csrf_token
 from api.agency.sessions import (
     SESSION_COOKIE,
     UNKNOWN_LINK,
@@ -51,7 +43,6 @@ from api.agency.views import (
     form_page,
     link_refused_page,
     page,
-    redirect,
     reply_details,
 )
 from api.audit import record_audit, record_tallied_audit
@@ -65,6 +56,7 @@ from api.deps import (
     SessionFactoryDep,
     SettingsDep,
 )
+from api.link_pages import FormError, csrf_matches, redirect, set_session_cookie
 from api.rate_limits import RateLimit, rate_limited
 from domain.calendar import london_date
 from domain.decisions import AgencyResponse
@@ -92,13 +84,12 @@ async def open_agency_link(
         # One page and one status whatever the reason: nothing tells a stranger that a token exists.
         return link_refused_page(settings.secret_key, token)
     response = redirect("/agency/reply")
-    response.set_cookie(
+    set_session_cookie(
+        response,
         SESSION_COOKIE,
         opened.session_token,
-        httponly=True,
-        samesite="lax",
-        secure=settings.public_base_url.startswith("https://"),
         path="/agency",
+        secure=settings.public_base_url.startswith("https://"),
     )
     return response
 

@@ -14,7 +14,7 @@ is rate-limited as agency links are (api.rate_limits).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import case_updates
-from api.appeal.forms import NameChairForm, appeal_csrf_token, csrf_matches
-from api.appeal.sessions import COOKIE_PATH, SESSION_COOKIE, LinkRefused, open_link
+from api.appeal.forms import NameChairForm, appeal_csrf_token
+from api.appeal.sessions import COOKIE_PATH, SESSION_COOKIE, AppealView, LinkRefused, open_link
 from api.appeal.views import (
     CHAIR_FORMS,
     ChairAction,
@@ -40,13 +40,14 @@ from api.appeal.views import (
     link_refused_page,
     load_bundle,
     name_chair_page,
-    redirect,
 )
 from api.appeal.visits import AppealVisit, ChairVisitDep, ContactVisitDep
 from api.case_store import forget_link_submission, store_link_submission
 from api.deps import MaybeTemporalDep, NowDep, PoliciesDep, SessionFactoryDep, SettingsDep
+from api.link_pages import csrf_matches, redirect, set_session_cookie
 from api.rate_limits import RateLimit, rate_limited
 from domain.decisions import AppealCriteria, AppealDecision, AppealPanel, ChairNaming
+from domain.policy import LocalityPolicy
 from workflows.appeal import AppealWorkflow
 from workflows.appeal_models import (
     AcknowledgementRecord,
@@ -80,6 +81,21 @@ async def _read_form(request: Request) -> dict[str, str] | None:
     return fields
 
 
+async def _posted_fields(
+    request: Request, visit: AppealVisit, secret_key: str, refused: Callable[[str], Awaitable[None]]
+) -> dict[str, str] | Response:
+    """The fields of a form posted from this session's page; or, the refusal audited, the page that asks
+    for it again (a malformed form, or one whose CSRF token is not this session's)."""
+    fields = await _read_form(request)
+    if fields is None:
+        await refused("malformed")
+        return form_expired_page(visit.appeal.role.home)
+    if not csrf_matches(appeal_csrf_token(secret_key, visit.access.token_hash), fields.get("csrf_token")):
+        await refused("csrf")
+        return form_expired_page(visit.appeal.role.home)
+    return fields
+
+
 # ---- the link ---------------------------------------------------------------------------------
 
 
@@ -93,13 +109,12 @@ async def open_appeal_link(
         # One page and one status whatever the reason: nothing tells a stranger that a token exists.
         return link_refused_page()
     response = redirect(opened.appeal.role.home)
-    response.set_cookie(
+    set_session_cookie(
+        response,
         SESSION_COOKIE,
         opened.session_token,
-        httponly=True,
-        samesite="lax",
-        secure=settings.public_base_url.startswith("https://"),
         path=COOKIE_PATH,
+        secure=settings.public_base_url.startswith("https://"),
     )
     return response
 
@@ -168,6 +183,16 @@ async def _deliver(
     return Delivery("recorded")
 
 
+def _not_delivered_page(delivery: Delivery, view: AppealView, policy: LocalityPolicy) -> Response | None:
+    """The page for a step the appeal refused or can no longer take; None when it may be sent again (the
+    form comes back saying it was not recorded)."""
+    if delivery.outcome == "refused":
+        return conflict_page(view, policy, delivery.message)
+    if delivery.outcome == "ended":
+        return ended_page(view, policy)
+    return None
+
+
 # ---- the contact names the chair ---------------------------------------------------------------
 
 
@@ -187,15 +212,9 @@ async def name_chair(
     async def refused(detail: str) -> None:
         await visit.audit("appeal_chair_naming_refused", detail)
 
-    fields = await _read_form(request)
-    if fields is None:
-        await refused("malformed")
-        return form_expired_page(view.role.home)
-    if not csrf_matches(
-        appeal_csrf_token(settings.secret_key, visit.access.token_hash), fields.get("csrf_token")
-    ):
-        await refused("csrf")
-        return form_expired_page(view.role.home)
+    fields = await _posted_fields(request, visit, settings.secret_key, refused)
+    if isinstance(fields, Response):
+        return fields
     state = await run_in_threadpool(appeal_state, visit.sessions, appeal_id=view.appeal_id)
     if state.chair_key is not None:
         await refused("already named")
@@ -225,10 +244,9 @@ async def name_chair(
     )
     if delivery.outcome != "recorded":
         await refused(delivery.outcome)
-        if delivery.outcome == "refused":
-            return conflict_page(view, policy, delivery.message)
-        if delivery.outcome == "ended":
-            return ended_page(view, policy)
+        refusal = _not_delivered_page(delivery, view, policy)
+        if refusal is not None:
+            return refusal
         return name_chair_page(
             visit.access, policy, settings.secret_key, state, form=form, unavailable=True, status_code=503
         )
@@ -343,13 +361,9 @@ async def _chair_step(
     async def refused(detail: str) -> None:
         await visit.audit("appeal_chair_step_refused", f"{action.value}: {detail}")
 
-    fields = await _read_form(request)
-    if fields is None:
-        await refused("malformed")
-        return form_expired_page(view.role.home)
-    if not csrf_matches(appeal_csrf_token(secret_key, visit.access.token_hash), fields.get("csrf_token")):
-        await refused("csrf")
-        return form_expired_page(view.role.home)
+    fields = await _posted_fields(request, visit, secret_key, refused)
+    if isinstance(fields, Response):
+        return fields
     state = await run_in_threadpool(appeal_state, visit.sessions, appeal_id=view.appeal_id)
     if action not in state.actions(visit.now):
         await refused("not open")
@@ -392,38 +406,25 @@ async def _chair_step(
     )
     if delivery.outcome != "recorded":
         await refused(delivery.outcome)
-        if delivery.outcome == "refused":
-            return conflict_page(view, policy, delivery.message)
-        if delivery.outcome == "ended":
-            return ended_page(view, policy)
+        refusal = _not_delivered_page(delivery, view, policy)
+        if refusal is not None:
+            return refusal
         return await form_again(503, [], unavailable=True)
     await visit.audit(step.audit_action, step.summary(body))
     return redirect(f"/appeal/chair?done={action.value}")
 
 
-@router.post("/chair/acknowledge")
-async def acknowledge(
-    request: Request, visit: ChairVisitDep, settings: SettingsDep, client: MaybeTemporalDep
-) -> Response:
-    return await _chair_step(ChairAction.ACKNOWLEDGE, request, visit, settings.secret_key, client)
+def _chair_step_route(action: ChairAction) -> Callable[..., Awaitable[Response]]:
+    """The route of one of the chair's steps: each form posts to its own address."""
+
+    async def route(
+        request: Request, visit: ChairVisitDep, settings: SettingsDep, client: MaybeTemporalDep
+    ) -> Response:
+        return await _chair_step(action, request, visit, settings.secret_key, client)
+
+    return route
 
 
-@router.post("/chair/criteria")
-async def decide_criteria(
-    request: Request, visit: ChairVisitDep, settings: SettingsDep, client: MaybeTemporalDep
-) -> Response:
-    return await _chair_step(ChairAction.CRITERIA, request, visit, settings.secret_key, client)
-
-
-@router.post("/chair/panel")
-async def record_panel(
-    request: Request, visit: ChairVisitDep, settings: SettingsDep, client: MaybeTemporalDep
-) -> Response:
-    return await _chair_step(ChairAction.PANEL, request, visit, settings.secret_key, client)
-
-
-@router.post("/chair/outcome")
-async def record_outcome(
-    request: Request, visit: ChairVisitDep, settings: SettingsDep, client: MaybeTemporalDep
-) -> Response:
-    return await _chair_step(ChairAction.OUTCOME, request, visit, settings.secret_key, client)
+# /appeal/chair/acknowledge, /appeal/chair/criteria, /appeal/chair/panel and /appeal/chair/outcome.
+for _action in ChairAction:
+    router.post(f"/chair/{_action.value}", name=f"chair_{_action.value}")(_chair_step_route(_action))
