@@ -52,6 +52,7 @@ FIELD_LABELS: dict[str, str] = {
     "no_effective_action": "Whether you believe no effective action has been taken",
     "consent_to_share": "Consent to share information",
     "contact_preference": "How you would like to be contacted",
+    "support_needs": "What makes you vulnerable or what help you need",
 }
 
 

@@ -20,6 +20,7 @@ from api.routes import (
     agency,
     appeal_pages,
     appeals,
+    apply_pages,
     case_actions,
     cases,
     codec,
@@ -76,6 +77,7 @@ def create_app() -> FastAPI:
     app.include_router(dev_mail.router)
     app.include_router(agency.router)
     app.include_router(appeal_pages.router)
+    app.include_router(apply_pages.router)
     app.include_router(health.router)
     app.include_router(codec.router)
     mount_assets(app)

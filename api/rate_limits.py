@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 
 from api.agency.views import too_many_requests_page
 from api.deps import SettingsDep
@@ -128,8 +128,10 @@ def limiter_of(request: Request) -> SlidingWindowLimiter:
     return limiter
 
 
-def _refusal(limit: RateLimit, retry_after: float) -> Exception:
+def _refusal(limit: RateLimit, retry_after: float, page: Callable[[int], Response] | None) -> Exception:
     seconds = math.ceil(retry_after)
+    if page is not None:
+        return ShowPage(page(seconds))
     if limit in (RateLimit.AGENCY_LINK, RateLimit.NEW_LINK):
         return ShowPage(too_many_requests_page(seconds))
     return HTTPException(
@@ -144,10 +146,11 @@ def _in_words(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def rate_limited(limit: RateLimit) -> Any:
+def rate_limited(limit: RateLimit, page: Callable[[int], Response] | None = None) -> Any:
     """A route dependency that counts the request against `limit`, answering 429 once it is over:
     `@router.post(..., dependencies=[rate_limited(RateLimit.APPLY)])`. For agency links, the link in the
-    path (`{token}`) is counted too, so one link cannot be tried from many addresses."""
+    path (`{token}`) is counted too, so one link cannot be tried from many addresses. A page's route gives
+    `page`, which makes the 429 page from the seconds to wait."""
 
     async def check(request: Request, settings: SettingsDep) -> None:
         if not settings.rate_limiting:
@@ -162,6 +165,6 @@ def rate_limited(limit: RateLimit) -> Any:
         for key in keys:
             retry_after = limiter.hit(key, count=count, seconds=WINDOW_SECONDS)
             if retry_after is not None:
-                raise _refusal(limit, retry_after)
+                raise _refusal(limit, retry_after, page)
 
     return Depends(check)

@@ -457,3 +457,22 @@ class AuditEntry(Base):
     # that row (a hash of the day and the kind); None for every other entry.
     occurrences: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     tally_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class ApplicationDraft(Base):
+    """An online application being filled in (`/apply`): the answers so far, kept between pages for a
+    browser whose cookie holds the session id. Only the id's SHA-256 is stored. A draft expires when left
+    idle; once sent it keeps the case's reference (so a second send shows the same confirmation) and no
+    answers but how letters will go."""
+
+    __tablename__ = "application_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    locality: Mapped[str] = mapped_column(String(60))
+    answers: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    submitted_reference: Mapped[str | None] = mapped_column(String(30))
+    submitted_at: Mapped[dt.datetime | None]

@@ -100,3 +100,8 @@ class Application(_Form):
     no_effective_action: bool
     consent_to_share: bool
     contact_preference: ContactPreference = ContactPreference.EMAIL
+    support_needs: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Anything that makes the applicant vulnerable, or an adjustment they need (optional).",
+    )
