@@ -28,7 +28,16 @@ $(VENV)/.installed: pyproject.toml $(DEV_LOCK) | $(VENV)/bin/python
 	$(PY) -m pip check
 	touch $@
 
-install: $(VENV)/.installed
+# axe-core, which the browser tests put into the pages they check (tests/browser.py), at the exact version
+# and integrity that package-lock.json records; installed again when package.json or the lock changes.
+# The tests' browser is the system's Chromium (README: `apt-get install chromium`).
+NODE_DEPS := node_modules/.installed
+
+$(NODE_DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(NODE_DEPS)
 
 # Regenerate the locks after a change to the dependencies in pyproject.toml:
 #   make lock

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -24,7 +25,7 @@ from db.seed import seed_development_staff
 from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
 from domain.calendar import london_date
-from tests import support
+from tests import browser, support
 from tests.support import CaseService, register_search_attributes, test_settings, venv_tool
 from workflows.appeal import AppealWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
@@ -95,3 +96,21 @@ async def service(
                 sessions=sessions,
                 app=app,
             )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def live_server(service: CaseService) -> AsyncIterator[str]:
+    """The base URL of `service.app` served over real HTTP (for a real browser), with its test overrides."""
+    async with browser.serve(service.app) as base_url:
+        yield base_url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """One headless Chromium for the process's browser tests; each test opens its own contexts in it
+    (browser.new_page)."""
+    missing = browser.missing_prerequisites()
+    if missing:
+        pytest.fail("\n".join(missing), pytrace=False)
+    async with browser.launch_chromium() as launched:
+        yield launched
