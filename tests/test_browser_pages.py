@@ -11,6 +11,7 @@ HTTP, one per test process) and `chromium` (one browser per process; each test o
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from typing import Any
 
@@ -151,3 +152,60 @@ async def test_the_county_team_names_a_chair_and_the_chair_acknowledges_with_the
     case = await service.wait_for(reference, lambda c: bool(service.letters(c, "letter-4")))
     assert case["appeal"]["chair"] == "Chair, Melton Community Safety Partnership"
     assert any("(appeal chair)" in e["actor"] for e in case["appeal"]["chronology"])
+
+
+async def test_a_victim_applies_in_the_browser_and_every_page_passes_axe_at_320_px(
+    service: CaseService, live_server: str, chromium: Browser
+) -> None:
+    today = await service.today()
+    async with new_page(chromium, live_server, viewport={"width": 320, "height": 640}) as page:
+
+        async def check_and_continue() -> None:
+            await assert_accessible(page)
+            await assert_no_horizontal_scrolling(page)
+            await page.locator("main .govuk-button").last.click()
+
+        await page.goto("/apply")
+        await page.check("input[name='council'][value='blaby']")
+        await check_and_continue()
+        await expect(page).to_have_url(re.compile(r"/apply/blaby$"))
+        await check_and_continue()  # the start page: Start now
+        await page.check("input[name='who'][value='myself']")
+        await check_and_continue()
+        await page.fill("input[name='name']", "Alex Example")
+        await check_and_continue()
+        await page.check("input[name='contact_preference'][value='email']")
+        await page.fill("input[name='email']", "alex@example.test")
+        await check_and_continue()
+        for number in range(1, 4):
+            happened = today - dt.timedelta(days=80 - 20 * number)
+            reported = happened + dt.timedelta(days=1)
+            for prefix, day in (("occurred_on", happened), ("reported_on", reported)):
+                await page.fill(f"input[name='{prefix}-day']", str(day.day))
+                await page.fill(f"input[name='{prefix}-month']", str(day.month))
+                await page.fill(f"input[name='{prefix}-year']", str(day.year))
+            await page.fill("textarea[name='description']", f"Loud music, incident {number}.")
+            await page.check("input[name='reported_to'][value='police']")
+            await page.fill("input[name='organisation']", "Leicestershire Police")
+            await check_and_continue()
+            await page.check(f"input[name='add_another'][value='{'no' if number == 3 else 'yes'}']")
+            await check_and_continue()
+        await page.check("input[name='hate_incident'][value='no']")
+        await check_and_continue()
+        await page.check("input[name='effective_action'][value='no']")
+        await check_and_continue()
+        await check_and_continue()  # nothing that makes them vulnerable: optional
+        await expect(page).to_have_url(re.compile(r"/apply/check$"))
+        await check_and_continue()  # check your answers
+        await check_and_continue()  # how the answers compare with the threshold
+        await page.check("input[name='consent_to_share'][value='yes']")
+        await page.check("input[name='truthful'][value='yes']")
+        await check_and_continue()
+        await expect(page).to_have_url(re.compile(r"/apply/confirmation$"))
+        await assert_accessible(page)
+        await assert_no_horizontal_scrolling(page)
+        reference = re.search(r"CT-BLA-\d{4}-\d{4}", await page.content())
+    assert reference is not None
+    case = await service.wait_for(reference.group(0), lambda c: bool(service.letters(c, "letter-1")))
+    assert case["application"]["applicant"]["name"] == "Alex Example"
+    assert len(case["application"]["incidents"]) == 3
