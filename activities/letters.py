@@ -8,15 +8,18 @@ letter recorded and only finishes delivering its email.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.case_files import CaseFiles
-from activities.mail import PERMANENT_FAILURE, utc_now
-from db.models import Letter
+from activities.mail import PERMANENT_FAILURE, activity_now, redact_links, utc_now
+from db.models import ApplicantToken, Case, Letter
 from domain.application import Application, ContactPreference
+from domain.links import APPLICANT_LINK_LIFETIME, ApplicantTokenPurpose, applicant_link_path
 from workflows.models import LetterRequest, LetterSent
 
 
@@ -60,6 +63,8 @@ class Letters(CaseFiles):
                 return letter, letter.outbox_key
             policy = self._policy(case.locality)
             application = Application.model_validate(case.application)
+            email = application.applicant.email
+            by_email = bool(email) and application.contact_preference != ContactPreference.POST
             rendered = self._renderer.render(
                 f"letters/{request.code.value}.j2",
                 {
@@ -70,10 +75,10 @@ class Letters(CaseFiles):
                         "dated": request.dated,
                         "next_update_by": request.next_update_by,
                     },
+                    # In this transaction, with the letter: a retry finds the letter and issues no other.
+                    "case_page": self._case_page(session, case, by_email=by_email, has_email=bool(email)),
                 },
             )
-            email = application.applicant.email
-            by_email = bool(email) and application.contact_preference != ContactPreference.POST
             outbox_key = (
                 f"{case.reference}:letter:{request.code.value}:{request.sequence}:{email}"
                 if by_email
@@ -87,7 +92,8 @@ class Letters(CaseFiles):
                 channel="email" if by_email else "post",
                 status="sending" if by_email else "queued_for_printing",
                 subject=rendered.subject,
-                body_text=rendered.text,
+                # The letter as kept on the case: without its link's token (the email carries it).
+                body_text=redact_links(rendered.text),
                 outbox_key=outbox_key,
                 created_at=utc_now(),
             )
@@ -96,6 +102,25 @@ class Letters(CaseFiles):
                 self._queue_email(session, case, policy, outbox_key, request.code.value, email, rendered)
             session.flush()
             return letter, outbox_key
+
+    def _case_page(self, session: Session, case: Case, *, by_email: bool, has_email: bool) -> dict[str, Any]:
+        """What the letter says about the applicant's own case page: an emailed letter carries a new link
+        (only its hash is kept); a posted one carries none (a printed token would be kept in the letter's
+        text and could be read by whoever handles the post), but says where to ask for one by email when
+        the application gave an email address."""
+        base = self._settings.public_base_url.rstrip("/")
+        link = None
+        if by_email:
+            now = activity_now()
+            token, row = ApplicantToken.issue(
+                ApplicantTokenPurpose.APPLICANT_LINK.value,
+                case_id=case.id,
+                issued_at=now,
+                expires_at=now + APPLICANT_LINK_LIFETIME,
+            )
+            session.add(row)
+            link = f"{base}{applicant_link_path(token)}"
+        return {"link": link, "ask_url": f"{base}/case/new-link" if has_email else None}
 
     def _copy_to_spoc(self, request: LetterRequest, letter_id: int) -> str:
         """Tell the SPOC, once, that the letter went (the letter itself is on the case: no personal data

@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 PERMANENT_FAILURE = "PermanentMailFailure"
 TEMPORARY_FAILURE = "TemporaryMailFailure"
 
-# The secret part of an agency's, an appeal chair's or an appeal contact's link (see domain.links).
-_AGENCY_LINK = re.compile(r"(/(?:agency|appeal)/r/)[A-Za-z0-9_-]{20,}")
+# The secret part of an agency's, an appeal chair's, an appeal contact's or the applicant's link (see
+# domain.links).
+_AGENCY_LINK = re.compile(r"(/(?:agency|appeal|case)/r/)[A-Za-z0-9_-]{20,}")
 REDACTED_LINK = "[link removed from the stored copy]"
 
 # Given the failed message, in the transaction that marks it failed; returns outbox keys to deliver.

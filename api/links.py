@@ -1,5 +1,6 @@
-"""What the agency links (api.agency) and the appeal links (api.appeal) share: finding a token by its
-hash, noting a link's use, how long the session it opens lasts, and keeping tokens out of access logs.
+"""What the agency links (api.agency), the appeal links (api.appeal) and the applicant's links
+(api.applicant) share: finding a token by its hash, noting a link's use, how long the session it opens
+lasts, and keeping tokens out of access logs.
 
 Both follow one design: random tokens stored only as their SHA-256, a link exchanged for a session of its
 own kind on use, links usable until they expire or are revoked. What a token is bound to, and why it is
@@ -16,13 +17,13 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AccessToken, AppealToken
+from db.models import AccessToken, AppealToken, ApplicantToken
 from domain.links import SESSION_LIFETIME, TOKEN_PATTERN, hash_token
 
 # What a token looks like: anything else is refused before the database is asked.
 TOKEN_SHAPE = re.compile(TOKEN_PATTERN)
 
-TokenT = TypeVar("TokenT", AccessToken, AppealToken)
+TokenT = TypeVar("TokenT", AccessToken, AppealToken, ApplicantToken)
 
 
 def find_token(session: Session, model: type[TokenT], token: str | None) -> TokenT | None:
@@ -32,7 +33,7 @@ def find_token(session: Session, model: type[TokenT], token: str | None) -> Toke
     return session.scalar(select(model).where(model.token_hash == hash_token(token)))
 
 
-def session_expiry(link: AccessToken | AppealToken, now: dt.datetime) -> dt.datetime:
+def session_expiry(link: AccessToken | AppealToken | ApplicantToken, now: dt.datetime) -> dt.datetime:
     # Idle time slides the session on, but never more than one idle period past the link's own expiry:
     # someone who opened the link in time can finish the form, and a session cannot live for ever.
     return min(now + SESSION_LIFETIME, link.expires_at + SESSION_LIFETIME)

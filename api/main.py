@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.agency.sessions import redact_link_tokens_in_access_logs
 from api.appeal.sessions import redact_appeal_link_tokens_in_access_logs
+from api.applicant.sessions import redact_applicant_link_tokens_in_access_logs
 from api.body_limit import RequestBodyLimit
 from api.errors import request_validation_error_handler
 from api.link_pages import ShowPage, show_page
@@ -22,6 +23,7 @@ from api.routes import (
     appeals,
     apply_pages,
     case_actions,
+    case_pages,
     cases,
     codec,
     dev_mail,
@@ -78,11 +80,13 @@ def create_app() -> FastAPI:
     app.include_router(agency.router)
     app.include_router(appeal_pages.router)
     app.include_router(apply_pages.router)
+    app.include_router(case_pages.router)
     app.include_router(health.router)
     app.include_router(codec.router)
     mount_assets(app)
     redact_link_tokens_in_access_logs()
     redact_appeal_link_tokens_in_access_logs()
+    redact_applicant_link_tokens_in_access_logs()
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     # An agency page whose session was refused: the dependency that refused it chose the page.
     app.add_exception_handler(ShowPage, show_page)

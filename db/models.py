@@ -242,6 +242,52 @@ class AppealToken(Base):
         return token, row
 
 
+class ApplicantToken(Base):
+    """A secret that lets the applicant (or whoever applied for the victim) follow their own case without an
+    account: the link in each emailed letter, and the session it is exchanged for. As for agencies and
+    appeals: only the SHA-256 is stored, a link is exchanged for a session on use, and a token of one
+    purpose is never accepted for another."""
+
+    __tablename__ = "applicant_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # applicant_link, applicant_session (domain.links.ApplicantTokenPurpose).
+    purpose: Mapped[str] = mapped_column(String(30))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("applicant_tokens.id", ondelete="CASCADE"))
+    issued_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(60))
+    first_used_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    @classmethod
+    def issue(
+        cls,
+        purpose: str,
+        *,
+        case_id: int,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+        link_id: int | None = None,
+    ) -> tuple[str, ApplicantToken]:
+        """A new random token and the row to add for it (which keeps only the token's hash)."""
+        token, digest = new_token()
+        row = cls(
+            token_hash=digest,
+            purpose=purpose,
+            case_id=case_id,
+            link_id=link_id,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            use_count=0,
+        )
+        return token, row
+
+
 class Letter(Base):
     """A letter to the applicant. One row per case, letter code and sequence (update letters repeat)."""
 

@@ -41,6 +41,16 @@ class AppealTokenPurpose(StrEnum):
     CONTACT_SESSION = "contact_session"
 
 
+class ApplicantTokenPurpose(StrEnum):
+    # In each emailed letter: opens the applicant's case page until it expires or is revoked.
+    APPLICANT_LINK = "applicant_link"
+    APPLICANT_SESSION = "applicant_session"
+
+
+# How long an applicant's link works: long enough to follow a case and its appeal to the end.
+APPLICANT_LINK_LIFETIME = dt.timedelta(days=365)
+
+
 def new_token() -> tuple[str, str]:
     """A fresh token and the hash to store: (token, sha256 hex)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -64,3 +74,8 @@ def agency_link_path(token: str) -> str:
 def appeal_link_path(token: str) -> str:
     """The chair's and the contact's links: /appeal/r/<token>."""
     return f"/appeal/r/{token}"
+
+
+def applicant_link_path(token: str) -> str:
+    """The applicant's link to their case page: /case/r/<token>."""
+    return f"/case/r/{token}"

@@ -238,6 +238,8 @@ EMAIL_CONTEXTS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 # The appeal's emails and letters are rendered, for every route, in tests/test_appeal_letters.py.
 APPEAL_EMAILS = {"appeal-bundle", "appeal-chair-request", "appeal-lessons", "appeal-consent-needed"}
+# To the applicant (who may read their own name): rendered in tests/test_applicant_pages.py too.
+APPLICANT_EMAILS = {"applicant-link"}
 
 
 def assert_well_formed(rendered: Rendered) -> None:
@@ -597,7 +599,26 @@ def test_mail_failed_escapes_the_error_in_html() -> None:
 
 
 def test_every_email_template_has_a_context_here() -> None:
-    assert {path.stem for path in (TEMPLATES / "emails").glob("*.j2")} == set(EMAIL_CONTEXTS) | APPEAL_EMAILS
+    assert {path.stem for path in (TEMPLATES / "emails").glob("*.j2")} == (
+        set(EMAIL_CONTEXTS) | APPEAL_EMAILS | APPLICANT_EMAILS
+    )
+
+
+def test_applicant_link_email_carries_the_link_and_names_no_one_in_its_subject() -> None:
+    link = "https://trigger.example/case/r/" + "A" * 43
+    rendered = render(
+        "applicant-link",
+        {
+            "case": {"reference": REFERENCE},
+            "council": POLICY,
+            "recipient": {"name": "Alex {{7*7}}"},
+            "link": link,
+        },
+    )
+    assert_well_formed(rendered)
+    assert rendered.subject == f"Community Trigger {REFERENCE}: your link to your case page"
+    assert link in rendered.text and link in rendered.html
+    assert "Dear Alex {{7*7}}" in rendered.text
 
 
 @pytest.mark.parametrize("name", sorted(EMAIL_CONTEXTS))

@@ -60,6 +60,9 @@ DECISION_BY = dt.date(2027, 2, 12)
 ACKNOWLEDGE_BY = dt.date(2027, 1, 13)
 
 
+CASE_PAGE_LINK = "https://trigger.example/case/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+
 def reference(locality: str) -> str:
     return f"CT-{CODES[locality]}-2026-0007"
 
@@ -223,6 +226,8 @@ def letter(
             "dated": dt.date(2027, 1, 11),
             "next_update_by": next_update_by,
         },
+        # As `Letters._case_page` gives it for an emailed letter.
+        "case_page": {"link": CASE_PAGE_LINK, "ask_url": None},
     }
     return RENDERER.render(f"letters/{code.value}.j2", context)
 

@@ -43,6 +43,9 @@ POLICY: LocalityPolicy = load_policies(Path("localities"))["blaby"]
 RENDERER = Renderer()
 
 
+CASE_PAGE_LINK = "https://trigger.example/case/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+
 def application(**changes: Any) -> Application:
     values: dict[str, Any] = {
         "locality": "blaby",
@@ -140,6 +143,8 @@ def letter(
             "dated": dated,
             "next_update_by": next_update_by,
         },
+        # As `Letters._case_page` gives it for an emailed letter.
+        "case_page": {"link": CASE_PAGE_LINK, "ask_url": None},
     }
     return RENDERER.render(f"letters/{code.value}.j2", context)
 

@@ -362,42 +362,57 @@ async def appeal_request(
     if received_on > today:
         raise invalid((("body", "received_on"), "The date the request arrived must be today or in the past"))
     policy = policies[action.case.locality]
-    grounds = policy.appeal.grounds
-    if grounds and not body.grounds:
-        listed = "; ".join(f"{number}: {text}" for number, text in enumerate(grounds, start=1))
-        raise invalid((("body", "grounds"), f"Name at least one of the grounds for appeal ({listed})"))
-    unknown = [number for number in body.grounds if not 1 <= number <= len(grounds)]
-    if unknown:
-        raise invalid(
-            (
-                ("body", "grounds"),
-                f"There is no ground {', '.join(map(str, unknown))}: this area's grounds are numbered "
-                f"1 to {len(grounds)}"
-                if grounds
-                else "This area lists no grounds for appeal: leave grounds empty and explain in explanation",
-            )
-        )
-    if len(set(body.grounds)) != len(body.grounds):
-        raise invalid((("body", "grounds"), "Name each ground once"))
+    problem = appeal_grounds_problem(policy, body.grounds)
+    if problem is not None:
+        raise invalid((("body", "grounds"), problem))
     request = AppealRequest(
         received_on=received_on,
         grounds=body.grounds,
         explanation=body.explanation,
         consent_received=body.consent_received,
     )
-    for_someone_else = bool(action.case.application.get("on_behalf_of"))
     return await record(
         action,
         CaseWorkflow.appeal_request,
         request,
         "appeal_request",
-        lambda submission_id: AppealRequestRecord(
-            received_on=received_on,
-            submission_id=submission_id,
-            ground_numbers=body.grounds,
-            needs_consent=for_someone_else and not body.consent_received,
-            rules=appeal_rules(policy),
+        appeal_request_record(
+            policy, request, for_someone_else=bool(action.case.application.get("on_behalf_of"))
         ),
+    )
+
+
+def appeal_grounds_problem(policy: LocalityPolicy, numbers: list[int]) -> str | None:
+    """What is wrong with the ground numbers a request for appeal names, against the locality's grounds;
+    None when nothing is. The SPOC's request and the applicant's own (api.routes.case_pages) both ask."""
+    grounds = policy.appeal.grounds
+    if grounds and not numbers:
+        listed = "; ".join(f"{number}: {text}" for number, text in enumerate(grounds, start=1))
+        return f"Name at least one of the grounds for appeal ({listed})"
+    unknown = [number for number in numbers if not 1 <= number <= len(grounds)]
+    if unknown:
+        return (
+            f"There is no ground {', '.join(map(str, unknown))}: this area's grounds are numbered "
+            f"1 to {len(grounds)}"
+            if grounds
+            else "This area lists no grounds for appeal: leave grounds empty and explain in explanation"
+        )
+    if len(set(numbers)) != len(numbers):
+        return "Name each ground once"
+    return None
+
+
+def appeal_request_record(
+    policy: LocalityPolicy, request: AppealRequest, *, for_someone_else: bool
+) -> Callable[[int], AppealRequestRecord]:
+    """The case workflow's view of a request for appeal (whoever sent it): its date, the ground numbers,
+    whether a representative's appeal still waits for the victim's consent, and the policy's rules."""
+    return lambda submission_id: AppealRequestRecord(
+        received_on=request.received_on,
+        submission_id=submission_id,
+        ground_numbers=list(request.grounds),
+        needs_consent=for_someone_else and not request.consent_received,
+        rules=appeal_rules(policy),
     )
 
 

@@ -1,0 +1,642 @@
+"""The applicant's own case page, reached without an account from the link in each emailed letter.
+
+`/case/r/<token>` exchanges the link's token for a session cookie and redirects to `/case`, so the token
+does not stay in the address bar, in history or in referrers. A link that cannot be used gets one page
+that says nothing, with a form to have a new link emailed (`/case/new-link`: the same answer whether or
+not the reference and address match a case; a link is emailed only when both do).
+
+`/case` shows the stage, what happens next and by when, the SPOC, every letter (each readable at
+`/case/letters/<id>`), the action plan and the appeal. From it the applicant can, each within its window:
+choose how to give their impact statement, request an appeal (as the SPOC's request does: the same
+submission and workflow update), and withdraw (with a confirmation step; the appeal is withdrawn when the
+case is at appeal). Each is recorded in the chronology as done by the applicant. GOV.UK Design System
+pages that work without JavaScript; every view, action and refusal is audited, never with the token or
+personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.mail import Mailer, OutgoingEmail
+from activities.rendering import Renderer
+from api import case_updates
+from api.applicant.sessions import (
+    ACTOR,
+    COOKIE_PATH,
+    NEW_LINK_PURPOSE,
+    SESSION_COOKIE,
+    ApplicantSession,
+    LinkRefused,
+    NewLink,
+    SessionRefused,
+    check_session,
+    issue_new_link,
+    open_link,
+)
+from api.applicant.views import METHODS, CaseDetails, load_case, load_letter
+from api.audit import record_audit
+from api.case_store import forget_link_submission, store_link_submission
+from api.deps import MaybeTemporalDep, NowDep, PoliciesDep, SessionFactoryDep, SettingsDep
+from api.link_pages import (
+    FormError,
+    ShowPage,
+    csrf_matches,
+    errors_by_field,
+    form_text,
+    link_page,
+    redirect,
+    set_session_cookie,
+    sign,
+)
+from api.rate_limits import RateLimit, rate_limited
+from api.routes.case_actions import appeal_grounds_problem, appeal_request_record
+from core.config import Settings
+from domain.calendar import london_date
+from domain.decisions import (
+    AppealRequest,
+    AppealWithdrawal,
+    ImpactStatement,
+    ImpactStatementMethod,
+    Withdrawal,
+)
+from domain.links import applicant_link_path
+from domain.policy import LocalityPolicy
+from workflows.appeal import AppealWorkflow
+from workflows.appeal_models import AppealWithdrawalRecord, appeal_workflow_id
+from workflows.case import CaseWorkflow
+from workflows.models import Actor, ImpactStatementRecord, WithdrawalRecord, case_workflow_id
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/case", include_in_schema=False)
+
+EXPLANATION_LIMIT = 10000
+REASON_LIMIT = 2000
+NAME_LIMIT = 200
+DONE = {
+    "withdrawn": "Your application has been withdrawn. We will send you a letter to confirm it.",
+    "appeal": "Your request for an appeal has been sent. We will write to you about what happens next.",
+    "impact": "Your choice about the impact statement has been recorded.",
+}
+APPLICANT = Actor(role="applicant")
+
+
+def page(template: str, status_code: int = 200, **context: Any) -> Response:
+    return link_page(f"case/{template}", status_code, **context)
+
+
+def too_many_requests_page(seconds: int) -> Response:
+    minutes = max(1, -(-seconds // 60))
+    response = page("too_many_requests.html", 429, wait=f"{minutes} minute{'s' if minutes != 1 else ''}")
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+# ---- the visit ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseVisit:
+    access: ApplicantSession
+    policy: LocalityPolicy
+    sessions: sessionmaker[Session]
+    now: dt.datetime
+
+    @property
+    def today(self) -> dt.date:
+        return london_date(self.now)
+
+    async def audit(self, action: str, detail: str) -> None:
+        await run_in_threadpool(
+            record_audit,
+            self.sessions,
+            at=self.now,
+            actor=ACTOR,
+            action=action,
+            case_reference=self.access.case.case_reference,
+            detail=detail,
+        )
+
+    async def details(self) -> CaseDetails:
+        return await run_in_threadpool(
+            load_case, self.sessions, case_id=self.access.case.case_id, policy=self.policy, today=self.today
+        )
+
+
+async def case_visit(
+    request: Request, sessions: SessionFactoryDep, policies: PoliciesDep, now: NowDep, settings: SettingsDep
+) -> CaseVisit:
+    access = await run_in_threadpool(
+        check_session, sessions, token=request.cookies.get(SESSION_COOKIE), now=now
+    )
+    if isinstance(access, SessionRefused):
+        raise ShowPage(page("session_refused.html", 401, new_link_csrf=new_link_csrf(settings, now)))
+    return CaseVisit(access=access, policy=policies[access.case.locality], sessions=sessions, now=now)
+
+
+CaseVisitDep = Annotated[CaseVisit, Depends(case_visit)]
+
+
+def csrf_for(settings: Settings, visit: CaseVisit) -> str:
+    return sign(settings.secret_key, f"applicant:{visit.access.token_hash}")
+
+
+def new_link_csrf(settings: Settings, now: dt.datetime, days_ago: int = 0) -> str:
+    """The new-link form has no session to bind to: its token is signed for the day (yesterday's is
+    still taken, so a form shown before midnight works after)."""
+    day = london_date(now) - dt.timedelta(days=days_ago)
+    return sign(settings.secret_key, f"applicant-new-link:{day.isoformat()}")
+
+
+async def _read_form(request: Request) -> dict[str, list[str]] | None:
+    """The posted text fields (all values of each name); None for a malformed form or one with files."""
+    try:
+        form = await request.form(max_files=0, max_fields=100)
+    except StarletteHTTPException:
+        return None
+    fields: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(name, []).append(value)
+    return fields
+
+
+def _first(fields: Mapping[str, list[str]]) -> dict[str, str]:
+    return {name: values[0] for name, values in fields.items()}
+
+
+async def _posted(
+    request: Request, visit: CaseVisit, settings: Settings, action: str
+) -> dict[str, list[str]] | Response:
+    fields = await _read_form(request)
+    if fields is None or not csrf_matches(csrf_for(settings, visit), _first(fields).get("csrf_token")):
+        await visit.audit(
+            "applicant_action_refused", f"{action}: {'malformed' if fields is None else 'csrf'}"
+        )
+        return page("form_expired.html", 400)
+    return fields
+
+
+# ---- the link and a new link -------------------------------------------------------------------
+
+
+@router.get(
+    "/r/{token:path}", dependencies=[rate_limited(RateLimit.AGENCY_LINK, page=too_many_requests_page)]
+)
+async def open_case_link(
+    token: str, settings: SettingsDep, sessions: SessionFactoryDep, now: NowDep
+) -> Response:
+    opened = await run_in_threadpool(open_link, sessions, token=token, now=now)
+    if isinstance(opened, LinkRefused):
+        # One page and one status whatever the reason: nothing tells a stranger that a token exists.
+        return page("link_refused.html", 404, new_link_csrf=new_link_csrf(settings, now))
+    response = redirect("/case")
+    set_session_cookie(
+        response,
+        SESSION_COOKIE,
+        opened.session_token,
+        path=COOKIE_PATH,
+        secure=settings.public_base_url.startswith("https://"),
+    )
+    return response
+
+
+@router.get("/new-link")
+async def new_link_form(settings: SettingsDep, now: NowDep) -> Response:
+    return page(
+        "new_link.html", new_link_csrf=new_link_csrf(settings, now), values={}, errors=[], error_for={}
+    )
+
+
+@router.post("/new-link", dependencies=[rate_limited(RateLimit.NEW_LINK, page=too_many_requests_page)])
+async def ask_for_new_link(
+    request: Request, settings: SettingsDep, sessions: SessionFactoryDep, now: NowDep, policies: PoliciesDep
+) -> Response:
+    """The same page whether or not the reference and address match a case: a link is emailed only when
+    both do. Earlier links keep working (see api.applicant.sessions)."""
+    fields = await _read_form(request)
+    values = _first(fields or {})
+    csrf = values.get("csrf_token")
+    if fields is None or not any(csrf_matches(new_link_csrf(settings, now, days), csrf) for days in (0, 1)):
+        return page("form_expired.html", 400)
+    email, reference = form_text(values, "email"), form_text(values, "reference")
+    errors = []
+    if not reference or len(reference) > 40:
+        errors.append(FormError("reference", "Enter your case reference, for example CT-BLA-2026-0001"))
+    if not email or "@" not in email or len(email) > 320:
+        errors.append(FormError("email", "Enter the email address you gave when you applied"))
+    if errors:
+        shown = {"reference": reference, "email": email}
+        return page(
+            "new_link.html",
+            422,
+            new_link_csrf=new_link_csrf(settings, now),
+            values=shown,
+            errors=errors,
+            error_for=errors_by_field(errors),
+            has_errors=True,
+        )
+    mailer = Mailer(settings, sessions)
+
+    def queue(session: Session, link: NewLink) -> str:
+        policy = policies[link.locality]
+        base = settings.public_base_url.rstrip("/")
+        rendered = Renderer().render(
+            "emails/applicant-link.j2",
+            {
+                "case": {"reference": link.reference},
+                "council": policy,
+                "recipient": {"name": link.applicant_name},
+                "link": f"{base}{applicant_link_path(link.token)}",
+            },
+        )
+        key = f"{link.reference}:{NEW_LINK_PURPOSE}:{now.isoformat()}"
+        mailer.record(
+            OutgoingEmail(
+                idempotency_key=key,
+                case_reference=link.reference,
+                purpose=NEW_LINK_PURPOSE,
+                sender=str(policy.email_from or policy.spoc.email),
+                reply_to=str(policy.spoc.email),
+                recipient=link.recipient,
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+            ),
+            session,
+        )
+        return key
+
+    key = await run_in_threadpool(
+        issue_new_link, sessions, reference=reference, email=email, now=now, queue=queue
+    )
+    if key is not None:
+        try:
+            await mailer.deliver(key)
+        except Exception as error:  # the answer is the same; the message stays in the outbox
+            log.warning("an applicant's new link could not be sent yet: %s", type(error).__name__)
+    return page("new_link_sent.html")
+
+
+# ---- the case page -----------------------------------------------------------------------------
+
+
+@router.get("")
+async def case_page(visit: CaseVisitDep, done: str | None = None) -> Response:
+    details = await visit.details()
+    await visit.audit("applicant_case_viewed", f"stage {details.stage}")
+    return page(
+        "case.html",
+        home="/case",
+        column="full",
+        case=details,
+        council=visit.policy,
+        methods=METHODS,
+        done=DONE.get(done or ""),
+    )
+
+
+@router.get("/letters/{letter_id}")
+async def letter_page(letter_id: int, visit: CaseVisitDep) -> Response:
+    letter = await run_in_threadpool(
+        load_letter, visit.sessions, case_id=visit.access.case.case_id, letter_id=letter_id
+    )
+    if letter is None:
+        await visit.audit("applicant_letter_refused", "not this case's letter")
+        return page("not_found.html", 404, home="/case")
+    await visit.audit("applicant_letter_viewed", f"{letter.code} {letter.sequence}")
+    return page("letter.html", home="/case", letter=letter, reference=visit.access.case.case_reference)
+
+
+# ---- giving the workflow an action -------------------------------------------------------------
+
+
+async def _deliver(
+    client: Client,
+    visit: CaseVisit,
+    *,
+    workflow_id: str,
+    update: Any,
+    kind: str,
+    body: BaseModel,
+    record: Callable[[int], BaseModel],
+) -> str | None:
+    """None when recorded; otherwise the page's message (refused, ended, unavailable)."""
+    name: str = update.__name__
+    update_id = case_updates.update_id_for(name, visit.access.token_hash, body.model_dump_json())
+    submission_id = await run_in_threadpool(
+        store_link_submission,
+        visit.sessions,
+        reference=visit.access.case.case_reference,
+        kind=kind,
+        key=update_id,
+        body=body.model_dump(mode="json"),
+        submitted_by=visit.access.case.submitted_by,
+    )
+    try:
+        await case_updates.execute_workflow_update(
+            client, workflow_id, update, args=[APPLICANT, record(submission_id)], update_id=update_id
+        )
+    except WorkflowUpdateFailedError as error:
+        await run_in_threadpool(forget_link_submission, visit.sessions, submission_id)
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type == "StageConflict":
+            return f"{cause.message} Nothing was changed."
+        log.warning("an applicant's action was refused: %s", type(cause).__name__)
+        return "Your case could not take this just now. Nothing was changed."
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            await run_in_threadpool(forget_link_submission, visit.sessions, submission_id)
+            return "Your case has closed, so nothing more can be recorded. Nothing was changed."
+        log.warning("an applicant's action could not reach the case: %s", error.status)
+        return UNAVAILABLE
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        return UNAVAILABLE
+    return None
+
+
+UNAVAILABLE = (
+    "We could not reach your case record just now. Wait a minute and try again: if it did reach it, it "
+    "will not be recorded twice."
+)
+
+
+async def _outcome(visit: CaseVisit, action: str, refusal: str | None, done: str) -> Response:
+    if refusal is not None:
+        await visit.audit(
+            "applicant_action_refused", f"{action}: {'unavailable' if refusal == UNAVAILABLE else 'refused'}"
+        )
+        return page(
+            "not_recorded.html", 503 if refusal == UNAVAILABLE else 409, home="/case", message=refusal
+        )
+    await visit.audit(f"applicant_{action}", "recorded")
+    return redirect(f"/case?done={done}")
+
+
+def _closed(visit: CaseVisit, what: str) -> Response:
+    return page(
+        "not_recorded.html",
+        409,
+        home="/case",
+        message=f"You cannot {what} at this stage of your case. Nothing was changed.",
+    )
+
+
+def _form_page(
+    template: str, visit: CaseVisit, settings: Settings, details: CaseDetails, **context: Any
+) -> Response:
+    errors: list[FormError] = context.pop("errors", [])
+    status_code: int = context.pop("status_code", 422 if errors else 200)
+    return page(
+        template,
+        status_code,
+        home="/case",
+        case=details,
+        council=visit.policy,
+        csrf_token=csrf_for(settings, visit),
+        errors=errors,
+        error_for=errors_by_field(errors),
+        has_errors=bool(errors),
+        **{"values": {}, **context},
+    )
+
+
+# ---- withdraw -----------------------------------------------------------------------------------
+
+
+@router.get("/withdraw")
+async def withdraw_form(visit: CaseVisitDep, settings: SettingsDep) -> Response:
+    details = await visit.details()
+    if not details.can_withdraw:
+        return _closed(visit, "withdraw")
+    await visit.audit("applicant_withdraw_viewed", "form shown")
+    return _form_page("withdraw.html", visit, settings, details)
+
+
+def _withdraw_reason(values: Mapping[str, str]) -> tuple[str, list[FormError]]:
+    reason = form_text(values, "reason")
+    if len(reason) > REASON_LIMIT:
+        return reason, [FormError("reason", f"Your reason must be {REASON_LIMIT:,} characters or fewer")]
+    return reason, []
+
+
+@router.post("/withdraw")
+async def withdraw_check(request: Request, visit: CaseVisitDep, settings: SettingsDep) -> Response:
+    """The confirmation step: nothing is recorded until the applicant confirms."""
+    fields = await _posted(request, visit, settings, "withdraw")
+    if isinstance(fields, Response):
+        return fields
+    details = await visit.details()
+    if not details.can_withdraw:
+        return _closed(visit, "withdraw")
+    reason, errors = _withdraw_reason(_first(fields))
+    if errors:
+        return _form_page("withdraw.html", visit, settings, details, values={"reason": reason}, errors=errors)
+    return _form_page("withdraw_confirm.html", visit, settings, details, values={"reason": reason})
+
+
+@router.post("/withdraw/confirm")
+async def withdraw_confirm(
+    request: Request, visit: CaseVisitDep, settings: SettingsDep, client: MaybeTemporalDep
+) -> Response:
+    fields = await _posted(request, visit, settings, "withdraw")
+    if isinstance(fields, Response):
+        return fields
+    details = await visit.details()
+    if not details.can_withdraw:
+        return _closed(visit, "withdraw")
+    reason, errors = _withdraw_reason(_first(fields))
+    if errors:
+        return _form_page("withdraw.html", visit, settings, details, values={"reason": reason}, errors=errors)
+    if client is None:
+        return await _outcome(visit, "withdrawn", UNAVAILABLE, "withdrawn")
+    reason = reason or "No reason given."
+    reference = visit.access.case.case_reference
+    if details.stage == "appeal":
+        appeal_withdrawal = AppealWithdrawal(reason=reason, requested_by="applicant")
+        refusal = await _deliver(
+            client,
+            visit,
+            workflow_id=appeal_workflow_id(reference),
+            update=AppealWorkflow.withdraw,
+            kind="appeal_withdrawal",
+            body=appeal_withdrawal,
+            record=lambda sid: AppealWithdrawalRecord(requested_by="applicant", submission_id=sid),
+        )
+    else:
+        withdrawal = Withdrawal(reason=reason, requested_by="applicant")
+        refusal = await _deliver(
+            client,
+            visit,
+            workflow_id=case_workflow_id(reference),
+            update=CaseWorkflow.withdraw,
+            kind="withdrawal",
+            body=withdrawal,
+            record=lambda sid: WithdrawalRecord(requested_by="applicant", submission_id=sid),
+        )
+    return await _outcome(visit, "withdrawn", refusal, "withdrawn")
+
+
+# ---- request an appeal --------------------------------------------------------------------------
+
+
+@router.get("/appeal")
+async def appeal_form(visit: CaseVisitDep, settings: SettingsDep) -> Response:
+    details = await visit.details()
+    if not details.can_appeal:
+        return _closed(visit, "ask for an appeal")
+    await visit.audit("applicant_appeal_viewed", "form shown")
+    return _form_page("appeal.html", visit, settings, details, values={"grounds": []})
+
+
+@router.post("/appeal")
+async def appeal_request(
+    request: Request, visit: CaseVisitDep, settings: SettingsDep, client: MaybeTemporalDep
+) -> Response:
+    fields = await _posted(request, visit, settings, "appeal")
+    if isinstance(fields, Response):
+        return fields
+    details = await visit.details()
+    if not details.can_appeal:
+        return _closed(visit, "ask for an appeal")
+    values = _first(fields)
+    chosen = fields.get("grounds", [])
+    explanation = form_text(values, "explanation")
+    consent = values.get("consent") == "yes"
+    errors: list[FormError] = []
+    numbers = [int(value) for value in chosen if value.isdigit() and len(value) < 3]
+    grounds = visit.policy.appeal.grounds
+    if grounds and not numbers:
+        errors.append(FormError("grounds", "Select at least one reason for your appeal"))
+    elif len(numbers) != len(chosen) or appeal_grounds_problem(visit.policy, numbers) is not None:
+        errors.append(FormError("grounds", "Select only the reasons listed"))
+    if not explanation:
+        errors.append(FormError("explanation", "Explain why you are appealing"))
+    elif len(explanation) > EXPLANATION_LIMIT:
+        errors.append(
+            FormError("explanation", f"Your explanation must be {EXPLANATION_LIMIT:,} characters or fewer")
+        )
+    if errors:
+        shown = {"grounds": chosen, "explanation": explanation, "consent": consent}
+        return _form_page("appeal.html", visit, settings, details, values=shown, errors=errors)
+    if client is None:
+        return await _outcome(visit, "appeal_requested", UNAVAILABLE, "appeal")
+    appeal = AppealRequest(
+        received_on=visit.today,
+        grounds=numbers,
+        explanation=explanation,
+        consent_received=consent and details.on_behalf_of is not None,
+    )
+    refusal = await _deliver(
+        client,
+        visit,
+        workflow_id=case_workflow_id(visit.access.case.case_reference),
+        update=CaseWorkflow.appeal_request,
+        kind="appeal_request",
+        body=appeal,
+        record=appeal_request_record(visit.policy, appeal, for_someone_else=details.on_behalf_of is not None),
+    )
+    return await _outcome(visit, "appeal_requested", refusal, "appeal")
+
+
+# ---- the impact statement -----------------------------------------------------------------------
+
+
+@router.get("/impact-statement")
+async def impact_form(visit: CaseVisitDep, settings: SettingsDep) -> Response:
+    details = await visit.details()
+    if not details.can_choose_impact:
+        return _closed(visit, "choose how to give your impact statement")
+    await visit.audit("applicant_impact_statement_viewed", "form shown")
+    return _form_page("impact.html", visit, settings, details, methods=METHODS)
+
+
+@router.post("/impact-statement")
+async def impact_choice(
+    request: Request, visit: CaseVisitDep, settings: SettingsDep, client: MaybeTemporalDep
+) -> Response:
+    fields = await _posted(request, visit, settings, "impact_statement")
+    if isinstance(fields, Response):
+        return fields
+    details = await visit.details()
+    if not details.can_choose_impact:
+        return _closed(visit, "choose how to give your impact statement")
+    values = _first(fields)
+    method = values.get("method", "")
+    limit = visit.policy.impact_statement.in_person_minutes
+    minutes_text = form_text(values, "minutes")
+    name = form_text(values, "representative_name")
+    consent = values.get("representative_consent") == "yes"
+    errors: list[FormError] = []
+    minutes: int | None = None
+    if method not in METHODS:
+        errors.append(FormError("method", "Select how you want to give your impact statement"))
+    elif method == ImpactStatementMethod.IN_PERSON.value:
+        if minutes_text:
+            if not minutes_text.isdigit() or not 1 <= int(minutes_text) <= limit:
+                errors.append(FormError("minutes", f"Enter a number of minutes from 1 to {limit}"))
+            else:
+                minutes = int(minutes_text)
+        else:
+            minutes = limit
+    elif method == ImpactStatementMethod.REPRESENTATIVE.value:
+        if not name:
+            errors.append(
+                FormError("representative_name", "Enter the name of the person who will speak for you")
+            )
+        elif len(name) > NAME_LIMIT:
+            errors.append(
+                FormError("representative_name", f"The name must be {NAME_LIMIT} characters or fewer")
+            )
+        if not consent:
+            errors.append(
+                FormError(
+                    "representative_consent",
+                    "Confirm that the victim agrees to this person speaking for them",
+                )
+            )
+    if errors:
+        shown = {
+            "method": method,
+            "minutes": minutes_text,
+            "representative_name": name,
+            "representative_consent": consent,
+        }
+        return _form_page(
+            "impact.html", visit, settings, details, methods=METHODS, values=shown, errors=errors
+        )
+    if client is None:
+        return await _outcome(visit, "impact_statement_chosen", UNAVAILABLE, "impact")
+    representative = method == ImpactStatementMethod.REPRESENTATIVE.value
+    statement = ImpactStatement(
+        method=ImpactStatementMethod(method),
+        minutes=minutes,
+        representative_name=name if representative else None,
+        representative_consent=consent if representative else False,
+    )
+    refusal = await _deliver(
+        client,
+        visit,
+        workflow_id=case_workflow_id(visit.access.case.case_reference),
+        update=CaseWorkflow.impact_statement,
+        kind="impact_statement",
+        body=statement,
+        record=lambda sid: ImpactStatementRecord(
+            method=statement.method, minutes=statement.minutes, submission_id=sid
+        ),
+    )
+    return await _outcome(visit, "impact_statement_chosen", refusal, "impact")
