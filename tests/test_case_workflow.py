@@ -407,6 +407,10 @@ async def test_apply_twice_with_same_idempotency_key_makes_one_case(service: Cas
 async def test_decision_at_wrong_stage_is_409_and_writes_nothing(service: CaseService) -> None:
     today = await next_working_morning(service)
     reference = await service.open_case(application(today=today))
+    # The case's last entry before it waits for the decision: from here on only an action writes.
+    await service.wait_for(
+        reference, lambda c: any(e["event"].startswith("Waiting to tell") for e in c["chronology"])
+    )
     with service.sessions() as session:
         before = session.scalar(
             select(func.count())
