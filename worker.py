@@ -58,6 +58,7 @@ def build_worker(settings: Settings, client: Client, executor: ThreadPoolExecuto
         activities=build_activities(settings, policies_from(settings.localities_dir)),
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
         deployment_config=deployment_for(settings),
     )
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     worker_deployment_name: str = "community-trigger"
     # How long a stopping worker lets running activities (an SMTP send) finish before it cancels them.
     worker_shutdown_seconds: float = 60.0
+    # How long a case's next task waits on the worker that last ran it (its cache) before any worker may
+    # take it: after a worker dies, its cases resume elsewhere within this long (Temporal's default).
+    worker_sticky_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     temporal_task_queue: str = "community-trigger"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'community_trigger.db'}"
     smtp_host: str = "localhost"

@@ -139,7 +139,9 @@ async def terminate_cases(env: WorkflowEnvironment, sessions: sessionmaker[Sessi
 class WorkerProcess:
     """`python worker.py` as a child process, configured by environment variables as in production."""
 
-    def __init__(self, settings: Settings, env: WorkflowEnvironment, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, env: WorkflowEnvironment, log: Path, *, production_timings: bool = False
+    ) -> None:
         self.log = log
         # Only the settings this stack sets; nothing inherited that could point the worker elsewhere.
         inherited = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
@@ -158,6 +160,10 @@ class WorkerProcess:
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }
+        if not production_timings:
+            # A killed worker's cases move to the next worker after a second, not ten: the tests that kill
+            # one wait that long in real time. A test of how soon a case resumes keeps production's.
+            self.env["WORKER_STICKY_TIMEOUT_SECONDS"] = "1"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
