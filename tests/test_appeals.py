@@ -563,7 +563,8 @@ async def test_each_route_names_its_own_people_from_the_policy(
     assert status.closed_reason.value == "appeal_withdrawn"
 
 
-async def test_appeal_deadlines_over_christmas_skip_the_bank_holidays(service: CaseService) -> None:
+async def test_appeal_deadlines_over_christmas_skip_the_bank_holidays(fresh_clock: CaseService) -> None:
+    service = fresh_clock
     now = await service.today()
     christmas = dt.date(now.year if (now.month, now.day) < (12, 15) else now.year + 1, 12, 25)
     reference = await to_not_met(service)
