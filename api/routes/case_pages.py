@@ -16,56 +16,50 @@ personal data.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Mapping
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from sqlalchemy.orm import Session
 
 from activities.mail import Mailer, OutgoingEmail
 from activities.rendering import Renderer
-from api import case_updates
 from api.applicant.sessions import (
-    ACTOR,
     COOKIE_PATH,
     NEW_LINK_PURPOSE,
     SESSION_COOKIE,
-    ApplicantSession,
     LinkRefused,
     NewLink,
-    SessionRefused,
-    check_session,
     issue_new_link,
     open_link,
 )
-from api.applicant.views import METHODS, CaseDetails, load_case, load_letter
-from api.audit import record_audit
-from api.case_store import forget_link_submission, store_link_submission
+from api.applicant.views import METHODS, load_letter
+from api.applicant.visits import (
+    UNAVAILABLE,
+    CaseVisitDep,
+    closed_page,
+    deliver,
+    first_values,
+    form_page,
+    new_link_csrf,
+    outcome_page,
+    page,
+    posted_fields,
+    read_form,
+    too_many_requests_page,
+)
 from api.deps import MaybeTemporalDep, NowDep, PoliciesDep, SessionFactoryDep, SettingsDep
 from api.link_pages import (
     FormError,
-    ShowPage,
     csrf_matches,
     errors_by_field,
     form_text,
-    link_page,
     redirect,
     set_session_cookie,
-    sign,
 )
 from api.rate_limits import RateLimit, rate_limited
 from api.routes.case_actions import appeal_grounds_problem, appeal_request_record
-from core.config import Settings
-from domain.calendar import london_date
 from domain.decisions import (
     AppealRequest,
     AppealWithdrawal,
@@ -74,11 +68,10 @@ from domain.decisions import (
     Withdrawal,
 )
 from domain.links import applicant_link_path
-from domain.policy import LocalityPolicy
 from workflows.appeal import AppealWorkflow
 from workflows.appeal_models import AppealWithdrawalRecord, appeal_workflow_id
 from workflows.case import CaseWorkflow
-from workflows.models import Actor, ImpactStatementRecord, WithdrawalRecord, case_workflow_id
+from workflows.models import ImpactStatementRecord, WithdrawalRecord, case_workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -92,103 +85,6 @@ DONE = {
     "appeal": "Your request for an appeal has been sent. We will write to you about what happens next.",
     "impact": "Your choice about the impact statement has been recorded.",
 }
-APPLICANT = Actor(role="applicant")
-
-
-def page(template: str, status_code: int = 200, **context: Any) -> Response:
-    return link_page(f"case/{template}", status_code, **context)
-
-
-def too_many_requests_page(seconds: int) -> Response:
-    minutes = max(1, -(-seconds // 60))
-    response = page("too_many_requests.html", 429, wait=f"{minutes} minute{'s' if minutes != 1 else ''}")
-    response.headers["Retry-After"] = str(seconds)
-    return response
-
-
-# ---- the visit ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaseVisit:
-    access: ApplicantSession
-    policy: LocalityPolicy
-    sessions: sessionmaker[Session]
-    now: dt.datetime
-
-    @property
-    def today(self) -> dt.date:
-        return london_date(self.now)
-
-    async def audit(self, action: str, detail: str) -> None:
-        await run_in_threadpool(
-            record_audit,
-            self.sessions,
-            at=self.now,
-            actor=ACTOR,
-            action=action,
-            case_reference=self.access.case.case_reference,
-            detail=detail,
-        )
-
-    async def details(self) -> CaseDetails:
-        return await run_in_threadpool(
-            load_case, self.sessions, case_id=self.access.case.case_id, policy=self.policy, today=self.today
-        )
-
-
-async def case_visit(
-    request: Request, sessions: SessionFactoryDep, policies: PoliciesDep, now: NowDep, settings: SettingsDep
-) -> CaseVisit:
-    access = await run_in_threadpool(
-        check_session, sessions, token=request.cookies.get(SESSION_COOKIE), now=now
-    )
-    if isinstance(access, SessionRefused):
-        raise ShowPage(page("session_refused.html", 401, new_link_csrf=new_link_csrf(settings, now)))
-    return CaseVisit(access=access, policy=policies[access.case.locality], sessions=sessions, now=now)
-
-
-CaseVisitDep = Annotated[CaseVisit, Depends(case_visit)]
-
-
-def csrf_for(settings: Settings, visit: CaseVisit) -> str:
-    return sign(settings.secret_key, f"applicant:{visit.access.token_hash}")
-
-
-def new_link_csrf(settings: Settings, now: dt.datetime, days_ago: int = 0) -> str:
-    """The new-link form has no session to bind to: its token is signed for the day (yesterday's is
-    still taken, so a form shown before midnight works after)."""
-    day = london_date(now) - dt.timedelta(days=days_ago)
-    return sign(settings.secret_key, f"applicant-new-link:{day.isoformat()}")
-
-
-async def _read_form(request: Request) -> dict[str, list[str]] | None:
-    """The posted text fields (all values of each name); None for a malformed form or one with files."""
-    try:
-        form = await request.form(max_files=0, max_fields=100)
-    except StarletteHTTPException:
-        return None
-    fields: dict[str, list[str]] = {}
-    for name, value in form.multi_items():
-        if isinstance(value, str):
-            fields.setdefault(name, []).append(value)
-    return fields
-
-
-def _first(fields: Mapping[str, list[str]]) -> dict[str, str]:
-    return {name: values[0] for name, values in fields.items()}
-
-
-async def _posted(
-    request: Request, visit: CaseVisit, settings: Settings, action: str
-) -> dict[str, list[str]] | Response:
-    fields = await _read_form(request)
-    if fields is None or not csrf_matches(csrf_for(settings, visit), _first(fields).get("csrf_token")):
-        await visit.audit(
-            "applicant_action_refused", f"{action}: {'malformed' if fields is None else 'csrf'}"
-        )
-        return page("form_expired.html", 400)
-    return fields
 
 
 # ---- the link and a new link -------------------------------------------------------------------
@@ -228,8 +124,8 @@ async def ask_for_new_link(
 ) -> Response:
     """The same page whether or not the reference and address match a case: a link is emailed only when
     both do. Earlier links keep working (see api.applicant.sessions)."""
-    fields = await _read_form(request)
-    values = _first(fields or {})
+    fields = await read_form(request)
+    values = first_values(fields or {})
     csrf = values.get("csrf_token")
     if fields is None or not any(csrf_matches(new_link_csrf(settings, now, days), csrf) for days in (0, 1)):
         return page("form_expired.html", 400)
@@ -322,99 +218,6 @@ async def letter_page(letter_id: int, visit: CaseVisitDep) -> Response:
     return page("letter.html", home="/case", letter=letter, reference=visit.access.case.case_reference)
 
 
-# ---- giving the workflow an action -------------------------------------------------------------
-
-
-async def _deliver(
-    client: Client,
-    visit: CaseVisit,
-    *,
-    workflow_id: str,
-    update: Any,
-    kind: str,
-    body: BaseModel,
-    record: Callable[[int], BaseModel],
-) -> str | None:
-    """None when recorded; otherwise the page's message (refused, ended, unavailable)."""
-    name: str = update.__name__
-    update_id = case_updates.update_id_for(name, visit.access.token_hash, body.model_dump_json())
-    submission_id = await run_in_threadpool(
-        store_link_submission,
-        visit.sessions,
-        reference=visit.access.case.case_reference,
-        kind=kind,
-        key=update_id,
-        body=body.model_dump(mode="json"),
-        submitted_by=visit.access.case.submitted_by,
-    )
-    try:
-        await case_updates.execute_workflow_update(
-            client, workflow_id, update, args=[APPLICANT, record(submission_id)], update_id=update_id
-        )
-    except WorkflowUpdateFailedError as error:
-        await run_in_threadpool(forget_link_submission, visit.sessions, submission_id)
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type == "StageConflict":
-            return f"{cause.message} Nothing was changed."
-        log.warning("an applicant's action was refused: %s", type(cause).__name__)
-        return "Your case could not take this just now. Nothing was changed."
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            await run_in_threadpool(forget_link_submission, visit.sessions, submission_id)
-            return "Your case has closed, so nothing more can be recorded. Nothing was changed."
-        log.warning("an applicant's action could not reach the case: %s", error.status)
-        return UNAVAILABLE
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        return UNAVAILABLE
-    return None
-
-
-UNAVAILABLE = (
-    "We could not reach your case record just now. Wait a minute and try again: if it did reach it, it "
-    "will not be recorded twice."
-)
-
-
-async def _outcome(visit: CaseVisit, action: str, refusal: str | None, done: str) -> Response:
-    if refusal is not None:
-        await visit.audit(
-            "applicant_action_refused", f"{action}: {'unavailable' if refusal == UNAVAILABLE else 'refused'}"
-        )
-        return page(
-            "not_recorded.html", 503 if refusal == UNAVAILABLE else 409, home="/case", message=refusal
-        )
-    await visit.audit(f"applicant_{action}", "recorded")
-    return redirect(f"/case?done={done}")
-
-
-def _closed(visit: CaseVisit, what: str) -> Response:
-    return page(
-        "not_recorded.html",
-        409,
-        home="/case",
-        message=f"You cannot {what} at this stage of your case. Nothing was changed.",
-    )
-
-
-def _form_page(
-    template: str, visit: CaseVisit, settings: Settings, details: CaseDetails, **context: Any
-) -> Response:
-    errors: list[FormError] = context.pop("errors", [])
-    status_code: int = context.pop("status_code", 422 if errors else 200)
-    return page(
-        template,
-        status_code,
-        home="/case",
-        case=details,
-        council=visit.policy,
-        csrf_token=csrf_for(settings, visit),
-        errors=errors,
-        error_for=errors_by_field(errors),
-        has_errors=bool(errors),
-        **{"values": {}, **context},
-    )
-
-
 # ---- withdraw -----------------------------------------------------------------------------------
 
 
@@ -422,9 +225,9 @@ def _form_page(
 async def withdraw_form(visit: CaseVisitDep, settings: SettingsDep) -> Response:
     details = await visit.details()
     if not details.can_withdraw:
-        return _closed(visit, "withdraw")
+        return closed_page(visit, "withdraw")
     await visit.audit("applicant_withdraw_viewed", "form shown")
-    return _form_page("withdraw.html", visit, settings, details)
+    return form_page("withdraw.html", visit, settings, details)
 
 
 def _withdraw_reason(values: Mapping[str, str]) -> tuple[str, list[FormError]]:
@@ -437,38 +240,38 @@ def _withdraw_reason(values: Mapping[str, str]) -> tuple[str, list[FormError]]:
 @router.post("/withdraw")
 async def withdraw_check(request: Request, visit: CaseVisitDep, settings: SettingsDep) -> Response:
     """The confirmation step: nothing is recorded until the applicant confirms."""
-    fields = await _posted(request, visit, settings, "withdraw")
+    fields = await posted_fields(request, visit, settings, "withdraw")
     if isinstance(fields, Response):
         return fields
     details = await visit.details()
     if not details.can_withdraw:
-        return _closed(visit, "withdraw")
-    reason, errors = _withdraw_reason(_first(fields))
+        return closed_page(visit, "withdraw")
+    reason, errors = _withdraw_reason(first_values(fields))
     if errors:
-        return _form_page("withdraw.html", visit, settings, details, values={"reason": reason}, errors=errors)
-    return _form_page("withdraw_confirm.html", visit, settings, details, values={"reason": reason})
+        return form_page("withdraw.html", visit, settings, details, values={"reason": reason}, errors=errors)
+    return form_page("withdraw_confirm.html", visit, settings, details, values={"reason": reason})
 
 
 @router.post("/withdraw/confirm")
 async def withdraw_confirm(
     request: Request, visit: CaseVisitDep, settings: SettingsDep, client: MaybeTemporalDep
 ) -> Response:
-    fields = await _posted(request, visit, settings, "withdraw")
+    fields = await posted_fields(request, visit, settings, "withdraw")
     if isinstance(fields, Response):
         return fields
     details = await visit.details()
     if not details.can_withdraw:
-        return _closed(visit, "withdraw")
-    reason, errors = _withdraw_reason(_first(fields))
+        return closed_page(visit, "withdraw")
+    reason, errors = _withdraw_reason(first_values(fields))
     if errors:
-        return _form_page("withdraw.html", visit, settings, details, values={"reason": reason}, errors=errors)
+        return form_page("withdraw.html", visit, settings, details, values={"reason": reason}, errors=errors)
     if client is None:
-        return await _outcome(visit, "withdrawn", UNAVAILABLE, "withdrawn")
+        return await outcome_page(visit, "withdrawn", UNAVAILABLE, "withdrawn")
     reason = reason or "No reason given."
     reference = visit.access.case.case_reference
     if details.stage == "appeal":
         appeal_withdrawal = AppealWithdrawal(reason=reason, requested_by="applicant")
-        refusal = await _deliver(
+        refusal = await deliver(
             client,
             visit,
             workflow_id=appeal_workflow_id(reference),
@@ -479,7 +282,7 @@ async def withdraw_confirm(
         )
     else:
         withdrawal = Withdrawal(reason=reason, requested_by="applicant")
-        refusal = await _deliver(
+        refusal = await deliver(
             client,
             visit,
             workflow_id=case_workflow_id(reference),
@@ -488,7 +291,7 @@ async def withdraw_confirm(
             body=withdrawal,
             record=lambda sid: WithdrawalRecord(requested_by="applicant", submission_id=sid),
         )
-    return await _outcome(visit, "withdrawn", refusal, "withdrawn")
+    return await outcome_page(visit, "withdrawn", refusal, "withdrawn")
 
 
 # ---- request an appeal --------------------------------------------------------------------------
@@ -498,22 +301,22 @@ async def withdraw_confirm(
 async def appeal_form(visit: CaseVisitDep, settings: SettingsDep) -> Response:
     details = await visit.details()
     if not details.can_appeal:
-        return _closed(visit, "ask for an appeal")
+        return closed_page(visit, "ask for an appeal")
     await visit.audit("applicant_appeal_viewed", "form shown")
-    return _form_page("appeal.html", visit, settings, details, values={"grounds": []})
+    return form_page("appeal.html", visit, settings, details, values={"grounds": []})
 
 
 @router.post("/appeal")
 async def appeal_request(
     request: Request, visit: CaseVisitDep, settings: SettingsDep, client: MaybeTemporalDep
 ) -> Response:
-    fields = await _posted(request, visit, settings, "appeal")
+    fields = await posted_fields(request, visit, settings, "appeal")
     if isinstance(fields, Response):
         return fields
     details = await visit.details()
     if not details.can_appeal:
-        return _closed(visit, "ask for an appeal")
-    values = _first(fields)
+        return closed_page(visit, "ask for an appeal")
+    values = first_values(fields)
     chosen = fields.get("grounds", [])
     explanation = form_text(values, "explanation")
     consent = values.get("consent") == "yes"
@@ -532,16 +335,16 @@ async def appeal_request(
         )
     if errors:
         shown = {"grounds": chosen, "explanation": explanation, "consent": consent}
-        return _form_page("appeal.html", visit, settings, details, values=shown, errors=errors)
+        return form_page("appeal.html", visit, settings, details, values=shown, errors=errors)
     if client is None:
-        return await _outcome(visit, "appeal_requested", UNAVAILABLE, "appeal")
+        return await outcome_page(visit, "appeal_requested", UNAVAILABLE, "appeal")
     appeal = AppealRequest(
         received_on=visit.today,
         grounds=numbers,
         explanation=explanation,
         consent_received=consent and details.on_behalf_of is not None,
     )
-    refusal = await _deliver(
+    refusal = await deliver(
         client,
         visit,
         workflow_id=case_workflow_id(visit.access.case.case_reference),
@@ -550,7 +353,7 @@ async def appeal_request(
         body=appeal,
         record=appeal_request_record(visit.policy, appeal, for_someone_else=details.on_behalf_of is not None),
     )
-    return await _outcome(visit, "appeal_requested", refusal, "appeal")
+    return await outcome_page(visit, "appeal_requested", refusal, "appeal")
 
 
 # ---- the impact statement -----------------------------------------------------------------------
@@ -560,22 +363,22 @@ async def appeal_request(
 async def impact_form(visit: CaseVisitDep, settings: SettingsDep) -> Response:
     details = await visit.details()
     if not details.can_choose_impact:
-        return _closed(visit, "choose how to give your impact statement")
+        return closed_page(visit, "choose how to give your impact statement")
     await visit.audit("applicant_impact_statement_viewed", "form shown")
-    return _form_page("impact.html", visit, settings, details, methods=METHODS)
+    return form_page("impact.html", visit, settings, details, methods=METHODS)
 
 
 @router.post("/impact-statement")
 async def impact_choice(
     request: Request, visit: CaseVisitDep, settings: SettingsDep, client: MaybeTemporalDep
 ) -> Response:
-    fields = await _posted(request, visit, settings, "impact_statement")
+    fields = await posted_fields(request, visit, settings, "impact_statement")
     if isinstance(fields, Response):
         return fields
     details = await visit.details()
     if not details.can_choose_impact:
-        return _closed(visit, "choose how to give your impact statement")
-    values = _first(fields)
+        return closed_page(visit, "choose how to give your impact statement")
+    values = first_values(fields)
     method = values.get("method", "")
     limit = visit.policy.impact_statement.in_person_minutes
     minutes_text = form_text(values, "minutes")
@@ -616,11 +419,11 @@ async def impact_choice(
             "representative_name": name,
             "representative_consent": consent,
         }
-        return _form_page(
+        return form_page(
             "impact.html", visit, settings, details, methods=METHODS, values=shown, errors=errors
         )
     if client is None:
-        return await _outcome(visit, "impact_statement_chosen", UNAVAILABLE, "impact")
+        return await outcome_page(visit, "impact_statement_chosen", UNAVAILABLE, "impact")
     representative = method == ImpactStatementMethod.REPRESENTATIVE.value
     statement = ImpactStatement(
         method=ImpactStatementMethod(method),
@@ -628,7 +431,7 @@ async def impact_choice(
         representative_name=name if representative else None,
         representative_consent=consent if representative else False,
     )
-    refusal = await _deliver(
+    refusal = await deliver(
         client,
         visit,
         workflow_id=case_workflow_id(visit.access.case.case_reference),
@@ -639,4 +442,4 @@ async def impact_choice(
             method=statement.method, minutes=statement.minutes, submission_id=sid
         ),
     )
-    return await _outcome(visit, "impact_statement_chosen", refusal, "impact")
+    return await outcome_page(visit, "impact_statement_chosen", refusal, "impact")
