@@ -72,6 +72,11 @@ class StaffUser(Base):
     # will not start in production while one is active.
     development_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime]
+    # Signing in to the staff pages (api.staff): an argon2id hash, None until the user sets a password from
+    # their invitation; failed attempts since the last success, and the lock they led to.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    locked_until: Mapped[dt.datetime | None]
     localities: Mapped[list[StaffLocality]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -522,3 +527,8 @@ class ApplicationDraft(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     submitted_reference: Mapped[str | None] = mapped_column(String(30))
     submitted_at: Mapped[dt.datetime | None]
+
+
+# The staff accounts' own tables (sessions, sign-in codes, invitations) are in their own module; importing
+# it here keeps one complete schema for Alembic and the tests whichever module is imported first.
+import db.staff_models  # noqa: E402, F401
