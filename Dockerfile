@@ -7,6 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# WeasyPrint (letters as PDF, activities/letter_pdf.py) needs Pango and HarfBuzz's subsetter from the system,
+# and the letters are set in Liberation Sans (metrically Arial's twin).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-liberation \
+    && rm -rf /var/lib/apt/lists/*
 # The locked dependencies first (exact versions, hashes checked), so that the layer is reused until the
 # lock changes; regenerate it with `make lock`.
 COPY requirements/runtime.lock /app/requirements/runtime.lock

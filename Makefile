@@ -14,7 +14,7 @@ UV_VERSION := 0.13.9
 UV_COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --universal \
 	--generate-hashes --custom-compile-command "make lock"
 
-.PHONY: run test lint install lock clean-var
+.PHONY: run test lint install lock clean-var bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ lint: install
 # databases. `.venv/bin/pytest tests/test_x.py` runs a file alone, in one process.
 test: lint
 	$(PY) -m pytest -n auto
+
+# How fast it is at national scale, each figure beside its reference (README, "Performance"). Starts its own
+# servers on spare ports; takes a while. Not part of `make test`. `make bench BENCH="--quick"` is a smoke run.
+bench: install
+	$(PY) -m bench $(BENCH)
 
 clean-var:
 	rm -rf var

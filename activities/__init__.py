@@ -1,11 +1,13 @@
-"""Temporal activities: every side effect of a case (database records, letters, email), and the weekly
-bank-holiday check's. `build_activities` is the one list the worker registers."""
+"""Temporal activities: every side effect of a case (database records, letters, email), the weekly
+bank-holiday check's and the yearly figures' email. `build_activities` is the one list the worker
+registers."""
 
 from collections.abc import Callable
 from typing import Any
 
 from activities.calendar import CalendarActivities
 from activities.case import CaseActivities
+from activities.figures import YearlyFiguresActivities
 from core.config import Settings
 from db.session import session_factory
 from domain.policy import LocalityPolicy
@@ -16,4 +18,5 @@ def build_activities(settings: Settings, policies: dict[str, LocalityPolicy]) ->
     return [
         *CaseActivities(settings, policies, sessions).all(),
         CalendarActivities(policies, sessions).send_bank_holidays_to_open_cases,
+        *YearlyFiguresActivities(settings, policies, sessions).all(),
     ]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.exceptions import ApplicationError
 
-from activities.mail import Mailer, OutgoingEmail
+from activities.mail import MailAttachment, Mailer, OutgoingEmail
 from activities.rendering import Rendered, Renderer
 from core.config import Settings
 from db.models import Case, InformationRequest, OutboxMessage
@@ -92,13 +92,20 @@ class CaseFiles(ABC):
         self._settings = settings
         self._policies = policies
         self._sessions = sessions
-        self._mailer = Mailer(settings, sessions, on_permanent_failure=self._mail_failed)
+        self._mailer = Mailer(
+            settings, sessions, on_permanent_failure=self._mail_failed, attachments_for=self._mail_attachments
+        )
         self._renderer = Renderer()
 
     @abstractmethod
     def _mail_failed(self, session: Session, message: OutboxMessage) -> list[str]:
         """The mailer's hook for an email that failed for good (see `activities.notices`); it is wired
         here because the one mailer is built here."""
+
+    def _mail_attachments(self, session: Session, message: OutboxMessage) -> list[MailAttachment]:
+        """The mailer's hook for the files an email carries: none, unless an activity group gives some
+        (a letter's PDF: `activities.letters`)."""
+        return []
 
     def _queue_email(
         self,

@@ -10,6 +10,9 @@ A permanent failure (5xx, refused address) is not retried: the row is marked `fa
 `on_permanent_failure` hook marks it on the case and queues a note to the SPOC. Agency links in a
 message body are removed from the outbox once the message is sent or has failed, so the database
 keeps only the links' hashes.
+
+Files attached to a message (a letter's PDF) are not copied into the outbox: the `attachments_for` hook
+gives them, from where they are kept, each time the message is built.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.errors import HeaderParseError
@@ -48,6 +51,19 @@ REDACTED_LINK = "[link removed from the stored copy]"
 
 # Given the failed message, in the transaction that marks it failed; returns outbox keys to deliver.
 FailureHook = Callable[[Session, OutboxMessage], list[str]]
+
+
+@dataclass(frozen=True)
+class MailAttachment:
+    """A file sent with an email: its name (nothing personal: it shows in mail logs), type and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+# Given the message about to be sent, in the transaction that claims it; returns the files it carries.
+AttachmentHook = Callable[[Session, OutboxMessage], list[MailAttachment]]
 
 
 def redact_links(body: str) -> str:
@@ -95,10 +111,12 @@ class Mailer:
         settings: Settings,
         sessions: sessionmaker[Session],
         on_permanent_failure: FailureHook | None = None,
+        attachments_for: AttachmentHook | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._on_permanent_failure = on_permanent_failure
+        self._attachments_for = attachments_for
 
     @staticmethod
     def exists(session: Session, idempotency_key: str) -> bool:
@@ -246,8 +264,9 @@ class Mailer:
                 return None, None
             if row.status == "failed":
                 return None, self._on_permanent_failure(session, row) if self._on_permanent_failure else []
+            attachments = self._attachments_for(session, row) if self._attachments_for else []
             try:
-                message = _build(row)
+                message = _build(row, attachments)
             except (ValueError, TypeError, HeaderParseError) as error:
                 raise Unbuildable(type(error).__name__) from None
             if row.status == "sending":
@@ -334,9 +353,10 @@ def _one_mailbox(address: str, what: str) -> str:
     return address.strip()
 
 
-def _build(row: OutboxMessage) -> EmailMessage:
-    """The email of an outbox row; ValueError when its addresses are not one mailbox each, so that a bad
-    address stored before validation can never send to several people or inject a header."""
+def _build(row: OutboxMessage, attachments: Sequence[MailAttachment] = ()) -> EmailMessage:
+    """The email of an outbox row: a text and an HTML part, then any attachments beside them. ValueError
+    when its addresses are not one mailbox each, so that a bad address stored before validation can never
+    send to several people or inject a header."""
     _one_mailbox(row.recipient, "recipient")
     _one_mailbox(row.sender, "sender")
     if row.reply_to:
@@ -351,4 +371,9 @@ def _build(row: OutboxMessage) -> EmailMessage:
     message["Date"] = format_datetime(row.created_at)
     message.set_content(row.body_text)
     message.add_alternative(row.body_html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return message

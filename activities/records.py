@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,10 +25,18 @@ from workflows.models import AgencyAnswerRecord, CaseProgress, ChronologyEvent, 
 class CaseRecords(CaseFiles):
     """The case row, its chronology, and its information requests' state."""
 
+    def _case_row(self, session: Session, reference: str) -> Case:
+        """The case's row alone: none of its letters, requests, chronology or appeal is read with it (they
+        are loaded with every `Case` otherwise), as a record touches only the row and what it adds."""
+        case = session.scalar(select(Case).where(Case.reference == reference).options(lazyload("*")))
+        if case is None:
+            raise ApplicationError(f"no case {reference}", type="UnknownCase", non_retryable=True)
+        return case
+
     @activity.defn
     def record_progress(self, progress: CaseProgress) -> None:
         with self._sessions.begin() as session:
-            case = self._case(session, progress.reference)
+            case = self._case_row(session, progress.reference)
             case.stage = progress.stage.value
             case.closed_reason = progress.closed_reason.value if progress.closed_reason else None
             for name, day in progress.deadlines.items():
@@ -51,7 +59,7 @@ class CaseRecords(CaseFiles):
         self, reference: str, response: AgencyAnswerRecord, answered_on: dt.date
     ) -> None:
         with self._sessions.begin() as session:
-            case = self._case(session, reference)
+            case = self._case_row(session, reference)
             request = session.scalar(
                 select(InformationRequest).where(
                     InformationRequest.case_id == case.id,
@@ -76,7 +84,7 @@ class CaseRecords(CaseFiles):
     def record_request_change(self, change: RequestChange) -> None:
         """A new due date (links last longer with it) or a waiver of an information request."""
         with self._sessions.begin() as session:
-            case = self._case(session, change.reference)
+            case = self._case_row(session, change.reference)
             request = self._request(session, case, change.request_key)
             if change.due_on is not None:
                 request.due_on = change.due_on

@@ -2,7 +2,9 @@
 
 A template under `templates/letters/` or `templates/emails/` defines a `subject` block and a body built
 from the macros in `templates/_macros.j2`; it is rendered twice, with `html` false and true, by two
-environments (autoescaped for HTML). The subject is one line of text.
+environments (autoescaped for HTML). The subject is one line of text. A letter is also rendered a third
+time, with `pdf` true, as the HTML of its printed form (`render_print`; activities/letter_pdf.py makes
+the PDF of it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def long_date(value: dt.date | dt.datetime | str | None) -> str:
     return calendar_long_date(value)
 
 
-def _environment(html: bool) -> Environment:
+def _environment(html: bool, pdf: bool = False) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         # The text rendering is never HTML, so it must not escape; the HTML one always does.
@@ -43,7 +45,15 @@ def _environment(html: bool) -> Environment:
     )
     env.filters["long_date"] = long_date
     env.globals["html"] = html
+    # templates/_letter.j2 lays a letter out for paper (letterhead, address window) when true.
+    env.globals["pdf"] = pdf
     return env
+
+
+# The macros style each element inline, as email clients ignore style sheets; the printed letter has a
+# style sheet of its own (templates/letters_pdf/letter.css). Only the templates can write `style="`:
+# autoescaping turns a `"` in any value into `&#34;`.
+_INLINE_STYLE = re.compile(r'\sstyle="[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class Renderer:
     def __init__(self) -> None:
         self._text = _environment(html=False)
         self._html = _environment(html=True)
+        self._print = _environment(html=True, pdf=True)
 
     def render(self, name: str, context: dict[str, Any]) -> Rendered:
         text_template = self._text.get_template(name)
@@ -65,6 +76,10 @@ class Renderer:
         text = text_template.render(context)
         html = self._html.get_template(name).render(context)
         return Rendered(subject=" ".join(subject.split()), text=_tidy(text), html=html)
+
+    def render_print(self, name: str, context: dict[str, Any]) -> str:
+        """The letter `name` as the HTML of its printed form (autoescaped, without inline styles)."""
+        return _INLINE_STYLE.sub("", self._print.get_template(name).render(context))
 
 
 def _tidy(text: str) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth import Staff
 from db.models import AuditEntry
 from domain.calendar import london_date
 
@@ -36,6 +37,13 @@ def add_audit(
             detail=detail,
         )
     )
+
+
+def add_staff_audit(
+    session: Session, staff: Staff, at: dt.datetime, action: str, case_reference: str | None, detail: str
+) -> None:
+    """add_audit for an entry by a member of staff (named by their label), at the request's time."""
+    add_audit(session, actor=staff.label, action=action, case_reference=case_reference, detail=detail, at=at)
 
 
 def record_audit(

@@ -11,8 +11,8 @@ from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import StaffUser
-from domain.staff import Permission, hash_api_key, may
+from db.models import Case, StaffUser
+from domain.staff import Permission, Role, hash_api_key, may
 from workflows.models import Actor
 
 
@@ -36,6 +36,27 @@ class Staff:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"Your role ({self.role}) may not {permission.value}."
             )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The cases a member of staff may see: those of their localities, or only those with an appeal."""
+
+    localities: tuple[str, ...]
+    appeals_only: bool
+
+    def includes(self, case: Case) -> bool:
+        return case.locality in self.localities and (not self.appeals_only or case.appeal is not None)
+
+
+def scope_of(staff: Staff) -> Scope:
+    """SPOCs, managers and panel members see every case of their localities; the county team, which hears
+    of a case only when it is appealed, the cases with an appeal; anyone else (an admin) none. The same on
+    the staff pages and the JSON API."""
+    localities = tuple(sorted(staff.localities))
+    if not may(staff.role, Permission.VIEW_CASE):
+        return Scope((), appeals_only=True)
+    return Scope(localities, appeals_only=staff.role == Role.COUNTY_TEAM)
 
 
 def staff_with_api_key(session: Session, key: str, *, development_allowed: bool = False) -> Staff | None:

@@ -2,8 +2,9 @@
 by their Content-Length, or, sent in chunks without one, as soon as the bytes received pass the limit.
 
 Pure ASGI, so that it sees the body as it arrives. The agency's answer (`POST /agency/reply`, with its
-attachments) is the one exception: it reads its form under a larger limit of its own
-(`api.agency.forms.MAX_BODY_BYTES`) and answers on its own page.
+attachments) and the applicant's added information (`POST /case/add-information`, with a document) are the
+exceptions: each reads its form under a larger limit of its own (`api.agency.forms.MAX_BODY_BYTES`,
+`api.applicant.information.MAX_BODY_BYTES`) and answers on its own page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from api.agency.views import request_too_large_page, size_in_words
 from api.deps import settings_of
 
 # (method, path) of the routes that keep a limit of their own.
-OWN_LIMIT = frozenset({("POST", "/agency/reply")})
+OWN_LIMIT = frozenset({("POST", "/agency/reply"), ("POST", "/case/add-information")})
 
 
 class _BodyTooLarge(Exception):

@@ -4,14 +4,18 @@ is built from its locality's policy."""
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
-from db.models import Attachment, Case, OutboxMessage, ReferenceCounter, Submission
+from api.auth import Staff, scope_of
+from api.staff.dashboard import Position
+from db.models import Appeal, Attachment, Case, OutboxMessage, ReferenceCounter, Submission
 from domain.application import Application
 from domain.policy import LocalityPolicy
 from domain.threshold import ThresholdAssessment
@@ -152,6 +156,37 @@ def case_in_localities(session: Session, *, reference: str, localities: frozense
     return case if case is not None and case.locality in localities else None
 
 
+def case_for_staff(session: Session, *, reference: str, staff: Staff) -> Case | None:
+    """The case, if this member of staff may see it (api.auth.scope_of); else None, as if it did not exist."""
+    case = session.scalar(select(Case).where(Case.reference == reference))
+    return case if case is not None and scope_of(staff).includes(case) else None
+
+
+# The JSON list's pages: a default and a largest size.
+LIST_PAGE_SIZE = 100
+LIST_PAGE_MAX = 500
+
+# Only the columns a summary needs: a case's application, letters and chronology stay unread.
+_SUMMARY = (
+    Case.id,
+    Case.reference,
+    Case.locality,
+    Case.stage,
+    Case.received_on,
+    Case.next_deadline,
+    Case.next_deadline_step,
+    Case.step_due_on,
+)
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of the JSON list: summary rows (the `_SUMMARY` columns) and the cursor of the next page."""
+
+    rows: list[Any]
+    next_cursor: str | None
+
+
 def cases_in_localities(
     session: Session,
     *,
@@ -160,26 +195,88 @@ def cases_in_localities(
     locality: str | None = None,
     stage: CaseStage | None = None,
     overdue: bool | None = None,
-) -> list[Case]:
-    """The cases of these localities, oldest first; `overdue` true or false: past or within the deadline."""
-    query = select(Case).where(Case.locality.in_(localities)).order_by(Case.received_on, Case.id)
-    if locality:
-        query = query.where(Case.locality == locality)
-    if stage:
-        query = query.where(Case.stage == stage.value)
-    if overdue is True:
-        query = query.where(Case.next_deadline < today)
-    elif overdue is False:
-        query = query.where((Case.next_deadline.is_(None)) | (Case.next_deadline >= today))
-    return list(session.scalars(query).all())
+    after: Position | None = None,
+    limit: int = LIST_PAGE_SIZE,
+    appeals_only: bool = False,
+) -> CasePage:
+    """A page of the cases of these localities in the staff dashboard's order (the step due first, then
+    cases waiting on no deadline, newest first), after the case `after` names. `overdue` true or false: the
+    step the case waits on is past its due date (`Case.step_due_on`) or not.
+
+    As the dashboard does, each locality is read on its own from its index `(locality, [stage,]
+    step_due_on, id)` and the pages merged, so a page costs the same at any depth and any number of cases.
+    """
+    found: list[list[tuple[Position, Any]]] = []
+    for key in sorted({locality} & localities if locality else localities):
+        base = select(*_SUMMARY).where(Case.locality == key)
+        if appeals_only:  # the county team (api.auth.scope_of)
+            base = base.where(Case.id.in_(select(Appeal.case_id)))
+        if stage:
+            base = base.where(Case.stage == stage.value)
+        found.append(_ahead(session, base, after, limit + 1, today, overdue))
+    merged = list(heapq.merge(*found, key=lambda item: item[0]))[: limit + 1]
+    page = merged[:limit]
+    return CasePage(
+        rows=[row for _, row in page],
+        next_cursor=page[-1][0].cursor if len(merged) > limit else None,
+    )
+
+
+def _ahead(
+    session: Session, base: Any, after: Position | None, limit: int, today: dt.date, overdue: bool | None
+) -> list[tuple[Position, Any]]:
+    """Up to `limit` rows of one locality after `after`: dated by due date, then undated, newest first."""
+    rows: list[Any] = []
+    if after is None or not after.undated:
+        dated = base.where(Case.step_due_on.is_not(None))
+        if overdue is True:
+            dated = dated.where(Case.step_due_on < today)
+        elif overdue is False:
+            dated = dated.where(Case.step_due_on >= today)
+        if after is not None:
+            dated = dated.where(tuple_(Case.step_due_on, Case.id) > tuple_(after.due_on, after.case_id))
+        rows += session.execute(dated.order_by(Case.step_due_on, Case.id).limit(limit)).all()
+    if len(rows) < limit and overdue is not True:  # an undated case is never overdue
+        undated = base.where(Case.step_due_on.is_(None))
+        if after is not None and after.undated:
+            undated = undated.where(Case.id < after.case_id)
+        rows += session.execute(undated.order_by(Case.id.desc()).limit(limit - len(rows))).all()
+    return [(Position.of(row.id, row.step_due_on), row) for row in rows]
 
 
 def accepted_attachment(session: Session, *, case: Case, attachment_id: int) -> Attachment | None:
-    """A file of this case that came with a recorded answer (staged files of unrecorded answers are not)."""
+    """A file of this case that came with a recorded answer or with the applicant's added information
+    (staged files of unrecorded answers are not)."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None or attachment.case_id != case.id or not attachment.accepted:
         return None
     return attachment
+
+
+# The submissions of information the applicant added from their case page (api.applicant.information).
+APPLICANT_INFORMATION = "applicant_information"
+
+
+def applicant_information_of(session: Session, case: Case) -> list[tuple[Submission, list[Attachment]]]:
+    """What the applicant added from their case page, oldest first, each with its file (listed, not read)."""
+    added = list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.case_id == case.id, Submission.kind == APPLICANT_INFORMATION)
+            .order_by(Submission.submitted_at, Submission.id)
+        )
+    )
+    files: dict[int, list[Attachment]] = {}
+    if added:
+        for attachment in session.scalars(
+            select(Attachment)
+            .options(defer(Attachment.content))
+            .where(Attachment.submission_id.in_([submission.id for submission in added]))
+            .order_by(Attachment.id)
+        ):
+            assert attachment.submission_id is not None
+            files.setdefault(attachment.submission_id, []).append(attachment)
+    return [(submission, files.get(submission.id, [])) for submission in added]
 
 
 def failed_mail_of(

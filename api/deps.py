@@ -21,7 +21,7 @@ from api.agency.sessions import SESSION_COOKIE, AgencySession, RequestView, Sess
 from api.agency.views import session_refused_page
 from api.audit import record_audit
 from api.auth import Staff, staff_with_api_key
-from api.case_store import case_in_localities
+from api.case_store import case_for_staff
 from api.errors import invalid
 from api.link_pages import ShowPage
 from core.config import Settings, get_settings
@@ -134,8 +134,8 @@ StaffDep = Annotated[Staff, Depends(current_staff)]
 
 
 def _case_of_staff(session: Session, staff: Staff, reference: str) -> Case:
-    case = case_in_localities(session, reference=reference, localities=staff.localities)
-    # A case outside the staff member's localities is as good as absent: 404, not 403.
+    case = case_for_staff(session, reference=reference, staff=staff)
+    # A case outside the staff member's localities (or scope) is as good as absent: 404, not 403.
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No case {reference}.")
     return case

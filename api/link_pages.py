@@ -99,6 +99,14 @@ def max_length(model: type[BaseModel], name: str) -> int:
     raise LookupError(f"{model.__name__}.{name} has no max_length")
 
 
+def whole_number(text: str, most_digits: int = 6) -> int | None:
+    """A number typed as ASCII digits (no more than `most_digits` of them), else None. `str.isdigit` alone
+    also takes "²" and other digits `int` refuses, and very long numbers overflow a date."""
+    if 0 < len(text) <= most_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def too_long(values: Mapping[str, str], name: str, label: str, limit: int) -> FormError | None:
     if len(values[name]) > limit:
         return FormError(name, f"{label} must be {limit:,} characters or fewer")

@@ -19,19 +19,32 @@ from api.metrics import instrument
 from api.pages import mount_assets
 from api.routes import (
     agency,
+    appeal_bundle,
     appeal_pages,
     appeals,
     apply_pages,
     case_actions,
+    case_information,
     case_pages,
     cases,
     codec,
     dev_mail,
     eligibility,
+    figures,
     health,
     mail,
+    staff_actions,
+    staff_appeal_actions,
+    staff_applications,
+    staff_failed_mail,
+    staff_pages,
+    staff_passwords,
+    staff_print_queue,
+    staff_sign_in,
+    staff_users,
 )
 from api.security_headers import SecurityHeaders
+from api.staff.links import redact_staff_link_tokens_in_access_logs
 from core.config import get_settings
 from core.localities import policies_from
 from core.temporal import TemporalConnection
@@ -81,12 +94,25 @@ def create_app() -> FastAPI:
     app.include_router(appeal_pages.router)
     app.include_router(apply_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(case_information.router)
+    app.include_router(figures.router)
     app.include_router(health.router)
     app.include_router(codec.router)
+    app.include_router(staff_actions.router)
+    app.include_router(staff_appeal_actions.router)
+    app.include_router(staff_applications.router)
+    app.include_router(staff_failed_mail.router)
+    app.include_router(staff_pages.router)
+    app.include_router(staff_sign_in.router)
+    app.include_router(staff_passwords.router)
+    app.include_router(staff_users.router)
+    app.include_router(staff_print_queue.router)
+    app.include_router(appeal_bundle.router)
     mount_assets(app)
     redact_link_tokens_in_access_logs()
     redact_appeal_link_tokens_in_access_logs()
     redact_applicant_link_tokens_in_access_logs()
+    redact_staff_link_tokens_in_access_logs()
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     # An agency page whose session was refused: the dependency that refused it chose the page.
     app.add_exception_handler(ShowPage, show_page)

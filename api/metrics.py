@@ -103,10 +103,11 @@ def case_figures(session: Session, *, localities: Iterable[str], today: dt.date)
         select(Case.locality, Case.stage, func.count()).group_by(Case.locality, Case.stage)
     ):
         cases[(locality, stage)] = count
-    # The same rule as the case list's `overdue=true`: the deadline the case waits on has passed.
+    # The same rule as the case list's `overdue=true` and the staff dashboard: the step the case waits on is
+    # past its due date (its next deadline moves on to the next update letter; `step_due_on` stays).
     overdue = dict.fromkeys(known, 0)
     for locality, count in session.execute(
-        select(Case.locality, func.count()).where(Case.next_deadline < today).group_by(Case.locality)
+        select(Case.locality, func.count()).where(Case.step_due_on < today).group_by(Case.locality)
     ):
         overdue[locality] = count
     outbox = dict.fromkeys(OUTBOX_STATUSES, 0)

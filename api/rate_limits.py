@@ -2,8 +2,10 @@
 link and asking for a new one. Counted per client address (and per link for agency links) over a sliding
 hour, in this process; the numbers are settings (`RATE_LIMIT_*`).
 
-A request over its limit answers 429 with `Retry-After`: JSON on the API, a short GOV.UK page on the agency
-pages. The limits are on unless ENVIRONMENT=development (`RATE_LIMITS_ENABLED` decides otherwise).
+A request over its limit answers 429 with `Retry-After`: JSON on the API; on a page, a short GOV.UK page in
+the words of whoever uses it (an applicant, an agency, an appeal's chair or contact), which the page's route
+gives (`rate_limited(..., page=...)`). The limits are on unless ENVIRONMENT=development
+(`RATE_LIMITS_ENABLED` decides otherwise).
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Request, Response, status
 
-from api.agency.views import too_many_requests_page
 from api.deps import SettingsDep
-from api.link_pages import ShowPage
+from api.link_pages import ShowPage, link_page
 from core.config import Settings
 
 WINDOW_SECONDS = 3600.0
@@ -128,12 +129,13 @@ def limiter_of(request: Request) -> SlidingWindowLimiter:
     return limiter
 
 
-def _refusal(limit: RateLimit, retry_after: float, page: Callable[[int], Response] | None) -> Exception:
+def _refusal(retry_after: float, page: Callable[[int], Response] | None) -> Exception:
     seconds = math.ceil(retry_after)
     if page is not None:
-        return ShowPage(page(seconds))
-    if limit in (RateLimit.AGENCY_LINK, RateLimit.NEW_LINK):
-        return ShowPage(too_many_requests_page(seconds))
+        response = page(seconds)
+        response.status_code = status.HTTP_429_TOO_MANY_REQUESTS
+        response.headers["Retry-After"] = str(seconds)
+        return ShowPage(response)
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
         f"Too many requests from your address. Try again in {_in_words(seconds)}.",
@@ -142,15 +144,27 @@ def _refusal(limit: RateLimit, retry_after: float, page: Callable[[int], Respons
 
 
 def _in_words(seconds: int) -> str:
-    minutes = math.ceil(seconds / 60)
+    minutes = max(1, math.ceil(seconds / 60))
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def too_many_requests_page(template: str) -> Callable[[int], Response]:
+    """A page route's 429 (its `rate_limited(..., page=...)`): the GOV.UK page `template` (its path under
+    templates/), told how long to wait in words (`wait`); `rate_limited` adds the status and `Retry-After`.
+    The page must say nothing about any case: it answers before the link or form is looked at."""
+
+    def page(seconds: int) -> Response:
+        return link_page(template, status.HTTP_429_TOO_MANY_REQUESTS, wait=_in_words(seconds))
+
+    return page
 
 
 def rate_limited(limit: RateLimit, page: Callable[[int], Response] | None = None) -> Any:
     """A route dependency that counts the request against `limit`, answering 429 once it is over:
     `@router.post(..., dependencies=[rate_limited(RateLimit.APPLY)])`. For agency links, the link in the
     path (`{token}`) is counted too, so one link cannot be tried from many addresses. A page's route gives
-    `page`, which makes the 429 page from the seconds to wait."""
+    `page`, which makes its 429 page from the seconds to wait (`too_many_requests_page`); without one the
+    answer is the API's JSON."""
 
     async def check(request: Request, settings: SettingsDep) -> None:
         if not settings.rate_limiting:
@@ -165,6 +179,6 @@ def rate_limited(limit: RateLimit, page: Callable[[int], Response] | None = None
         for key in keys:
             retry_after = limiter.hit(key, count=count, seconds=WINDOW_SECONDS)
             if retry_after is not None:
-                raise _refusal(limit, retry_after, page)
+                raise _refusal(retry_after, page)
 
     return Depends(check)

@@ -2,7 +2,7 @@
 
 A response that set a header keeps its own value (the agency pages' CSP with its nonce, static files'
 caching); the rest get the defaults here. HSTS is sent everywhere but in development, whose `make run`
-serves plain HTTP on localhost.
+serves plain HTTP on localhost. A file to download carries its own (`download_headers`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ BASELINE = {
     # Case data is personal: no copy kept by a browser or a proxy unless a response says otherwise.
     "Cache-Control": "no-store",
 }
+
+
+def download_headers(disposition: str) -> dict[str, str]:
+    """A file to download (`disposition`: its Content-Disposition): never shown inline, so no viewer runs in
+    our origin; never cached or referred."""
+    return {
+        "Content-Disposition": disposition,
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 def add_security_headers(headers: MutableHeaders, *, hsts: bool) -> None:

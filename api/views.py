@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from db.models import Appeal, Case, OutboxMessage
+from db.models import Appeal, Attachment, Case, OutboxMessage, Submission
 from domain.policy import LocalityPolicy
 
 # The letters of the appeal, as the appeal's view lists them (they are the case's letters too).
@@ -57,6 +58,16 @@ class InformationRequestView(BaseModel):
     answered_on: dt.date | None
     response: dict[str, Any] | None
     waived_reason: str | None
+    attachments: list[AttachmentView]
+
+
+class ApplicantInformationView(BaseModel):
+    """Information the applicant added from their case page, as they wrote it, with their document."""
+
+    submission_id: int
+    submitted_at: dt.datetime
+    # "" when they sent only a document.
+    text: str
     attachments: list[AttachmentView]
 
 
@@ -132,6 +143,8 @@ class CaseView(BaseModel):
     decisions: dict[str, dict[str, Any] | None]
     letters: list[LetterView]
     information_requests: list[InformationRequestView]
+    # What the applicant added from their case page, oldest first.
+    applicant_information: list[ApplicantInformationView] = []
     # Emails of this case that could not be delivered (not retried): act on each by hand.
     failed_mail: list[FailedMailView]
     chronology: list[ChronologyView]
@@ -195,7 +208,22 @@ def appeal_view(case: Case, appeal: Appeal, policy: LocalityPolicy) -> AppealVie
     )
 
 
-def case_view(case: Case, failed_mail: list[OutboxMessage], policy: LocalityPolicy) -> CaseView:
+def attachment_view(case: Case, attachment: Attachment) -> AttachmentView:
+    return AttachmentView(
+        id=attachment.id,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        url=f"/api/cases/{case.reference}/attachments/{attachment.id}",
+    )
+
+
+def case_view(
+    case: Case,
+    failed_mail: list[OutboxMessage],
+    policy: LocalityPolicy,
+    applicant_information: Sequence[tuple[Submission, Sequence[Attachment]]] = (),
+) -> CaseView:
     return CaseView(
         reference=case.reference,
         locality=case.locality,
@@ -245,19 +273,18 @@ def case_view(case: Case, failed_mail: list[OutboxMessage], policy: LocalityPoli
                 answered_on=r.answered_on,
                 response=r.response,
                 waived_reason=r.waived_reason,
-                attachments=[
-                    AttachmentView(
-                        id=a.id,
-                        filename=a.filename,
-                        content_type=a.content_type,
-                        size=a.size,
-                        url=f"/api/cases/{case.reference}/attachments/{a.id}",
-                    )
-                    for a in r.attachments
-                    if a.accepted
-                ],
+                attachments=[attachment_view(case, a) for a in r.attachments if a.accepted],
             )
             for r in case.information_requests
+        ],
+        applicant_information=[
+            ApplicantInformationView(
+                submission_id=submission.id,
+                submitted_at=submission.submitted_at,
+                text=str(submission.body.get("text") or ""),
+                attachments=[attachment_view(case, a) for a in attachments if a.accepted],
+            )
+            for submission, attachments in applicant_information
         ],
         failed_mail=[failed_mail_view(message) for message in failed_mail],
         chronology=[
@@ -279,7 +306,8 @@ def failed_mail_view(message: OutboxMessage) -> FailedMailView:
     )
 
 
-def case_summary(case: Case, today: dt.date) -> CaseSummary:
+def case_summary(case: Case | Any, today: dt.date) -> CaseSummary:
+    """A case, or a row of its summary columns (`api.case_store.cases_in_localities`), as listed."""
     return CaseSummary(
         reference=case.reference,
         locality=case.locality,
@@ -287,5 +315,5 @@ def case_summary(case: Case, today: dt.date) -> CaseSummary:
         received_on=case.received_on,
         next_deadline=case.next_deadline,
         next_deadline_step=case.next_deadline_step,
-        overdue=case.next_deadline is not None and case.next_deadline < today,
+        overdue=case.step_due_on is not None and case.step_due_on < today,
     )

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     smtp_use_tls: bool = False
     smtp_timeout_seconds: float = 30.0
     public_base_url: str = "http://localhost:8000"
+    # The From address of staff account emails (security codes, invitations, password resets); unset,
+    # community-trigger@ the public host.
+    staff_email_from: str | None = None
     secret_key: str = DEVELOPMENT_SECRET_KEY
     localities_dir: Path = PROJECT_ROOT / "localities"
     # Where the development mail sink keeps every message; the API lists them at /dev/mail.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from domain.figures import areas_of
 from domain.policy import AppealChairList, LocalityPolicy, PolicyError, parse_chair_list, parse_policy
 
 # Shared lists of people who may hear appeals, named by a policy's `[appeal] chair_list`.
@@ -27,6 +28,10 @@ def load_policies(directory: Path) -> dict[str, LocalityPolicy]:
         policies[policy.key] = _with_chairs(policy, directory, path)
     if not policies:
         raise PolicyError(f"{directory}: no locality policy files (*.toml) found")
+    try:
+        areas_of(policies)  # the combined areas' councils must agree on the area's name and year
+    except ValueError as error:
+        raise PolicyError(f"{directory}: {error}") from error
     return policies
 
 

@@ -11,9 +11,11 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -22,9 +24,16 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 
+from domain.case_index import (
+    APPEAL_STEP_DEADLINES,
+    CASE_STEP_DEADLINES,
+    LONGEST_NAMES,
+    names_to_search,
+    step_due_on,
+)
 from domain.links import new_token
 
 
@@ -103,6 +112,15 @@ class ReferenceCounter(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    # The staff dashboard: a locality's cases in the order their steps fall due (optionally of one stage),
+    # read a page at a time from the index.
+    __table_args__ = (
+        Index("ix_cases_locality_step_due_on", "locality", "step_due_on", "id"),
+        Index("ix_cases_locality_stage_step_due_on", "locality", "stage", "step_due_on", "id"),
+        # Its search: a name or reference is matched anywhere in it, so no index can seek it, but this narrow
+        # one is read instead of the cases' rows.
+        Index("ix_cases_locality_search", "locality", "applicant_name_search", "reference", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(30), unique=True)
@@ -129,6 +147,14 @@ class Case(Base):
     # The deadline the case is waiting on now, for lists and "overdue" filters.
     next_deadline: Mapped[dt.date | None] = mapped_column(Date, index=True)
     next_deadline_step: Mapped[str | None] = mapped_column(String(40))
+    # The date the step the case waits on is due by its policy (domain.case_index.step_due_on): once it has
+    # passed, `next_deadline` moves on to each update letter's date while this stays, so the dashboard orders
+    # by it and calls the case overdue after it. Kept by `_keep_step_due_on`.
+    step_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The applicant's name (and the victim's), folded for searching (domain.case_index.names_to_search): a
+    # name inside the application's JSON cannot be searched alike on SQLite and PostgreSQL. Kept by
+    # `_keep_name_search`.
+    applicant_name_search: Mapped[str | None] = mapped_column(String(LONGEST_NAMES))
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -141,6 +167,30 @@ class Case(Base):
         back_populates="case", order_by="(ChronologyEntry.at, ChronologyEntry.id)", lazy="selectin"
     )
     appeal: Mapped[Appeal | None] = relationship(back_populates="case", lazy="selectin")
+
+    # Derived columns are kept here, where every writer of the row passes (the API storing an application,
+    # the activities recording progress and the appeal), rather than by each writer.
+
+    @validates("application")
+    def _keep_name_search(self, _key: str, application: dict[str, Any]) -> dict[str, Any]:
+        self.applicant_name_search = names_to_search(application)
+        return application
+
+    @validates("next_deadline", "next_deadline_step", *CASE_STEP_DEADLINES.values())
+    def _keep_step_due_on(self, key: str, value: Any) -> Any:
+        current = {name: getattr(self, name) for name in ("next_deadline", "next_deadline_step")}
+        deadlines = {column: getattr(self, column) for column in CASE_STEP_DEADLINES.values()}
+        (current if key in current else deadlines)[key] = value
+        # The appeal's activity writes the appeal's deadlines before the case's next deadline.
+        appeal = (
+            {column: getattr(self.appeal, column) for column in APPEAL_STEP_DEADLINES.values()}
+            if self.appeal
+            else {}
+        )
+        self.step_due_on = step_due_on(
+            current["next_deadline_step"], current["next_deadline"], deadlines, appeal
+        )
+        return value
 
 
 class Appeal(Base):
@@ -311,6 +361,13 @@ class Letter(Base):
     body_text: Mapped[str] = mapped_column(Text)
     outbox_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime]
+    # The letter as sent, as a PDF (activities/letter_pdf.py), and its SHA-256 (also in the chronology);
+    # none on letters sent before PDFs. Deferred: a case's letters are read far more often than printed.
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    # A posted letter (channel "post"): the day staff posted it, and who said so (the print queue).
+    posted_on: Mapped[dt.date | None] = mapped_column(Date)
+    posted_by: Mapped[str | None] = mapped_column(String(300))
 
     case: Mapped[Case] = relationship(back_populates="letters")
 
@@ -405,25 +462,36 @@ class AccessToken(Base):
 
 
 class Attachment(Base):
-    """A file an agency attached to its answer, stored with the case (size and type limited)."""
+    """A file stored with the case (size and type limited): one an agency attached to its answer, or one the
+    applicant sent with information they added from their case page."""
 
     __tablename__ = "attachments"
+    # Each file came with exactly one thing: an agency's answer to a request, or the applicant's submission.
+    __table_args__ = (
+        CheckConstraint(
+            "(request_id IS NULL) <> (submission_id IS NULL)", name="ck_attachments_request_or_submission"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    request_id: Mapped[int] = mapped_column(
+    request_id: Mapped[int | None] = mapped_column(
         ForeignKey("information_requests.id", ondelete="CASCADE"), index=True
+    )
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
     )
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
-    # False while the answer it came with is on its way to the case; true once the answer is recorded.
+    # False while the answer it came with is on its way to the case; true once the answer is recorded. The
+    # applicant's files are written with their submission, in one transaction: true from the start.
     accepted: Mapped[bool] = mapped_column(default=False)
     uploaded_at: Mapped[dt.datetime]
 
-    request: Mapped[InformationRequest] = relationship(back_populates="attachments")
+    request: Mapped[InformationRequest | None] = relationship(back_populates="attachments")
 
 
 class ChronologyEntry(Base):

@@ -113,13 +113,15 @@ def deactivate(sessions: sessionmaker[Session], *, email: str) -> None:
 
 
 def revoke_development_access(sessions: sessionmaker[Session]) -> int:
-    """Deactivate every development user and remove their keys; returns how many there were."""
+    """Deactivate every development user and remove their keys and passwords; returns how many there were."""
     with sessions.begin() as session:
         users = development_users(session)
         for user in users:
             user.development_only = True
             user.active = False
             user.api_key_hash = None
+            # Their password is published too (db.seed): it must not work again if someone reactivates them.
+            user.password_hash = None
         return len(users)
 
 
@@ -162,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--email", required=True)
     commands.add_parser(
-        "revoke-development-access", help="deactivate the development users of `make run` and drop their keys"
+        "revoke-development-access",
+        help="deactivate the development users of `make run` and drop their keys and passwords",
     )
     return parser
 

@@ -34,7 +34,8 @@ from devstack.readiness import ECHOED, ChildDied, Signals, echo_log, wait_until_
 from devstack.stack import Stack, StartupError, child_specs, say, stack_from, stack_settings
 
 
-def migrate_and_seed(stack: Stack) -> list[tuple[str, str, str]]:
+def migrate_and_seed(stack: Stack) -> list[tuple[str, str, str, str]]:
+    """Migrate, and in development seed the development staff: (name, email, localities, API key) each."""
     from pydantic import ValidationError
 
     from db.session import migrate
@@ -54,16 +55,28 @@ def migrate_and_seed(stack: Stack) -> list[tuple[str, str, str]]:
             raise
         return []
     rows = seed_development_staff(settings) or []
-    return [(str(name), str(locality), str(key)) for name, locality, key in rows]
+    return [(str(row.name), str(row.email), str(row.where), str(row.api_key)) for row in rows]
 
 
-def keys_table(rows: Sequence[tuple[str, str, str]]) -> str:
-    header = ("Name", "Locality", "API key")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+def keys_table(rows: Sequence[tuple[str, ...]]) -> str:
+    header = ("Name", "Email", "Localities", "API key")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [header, tuple("-" * w for w in widths), *rows]
     return "\n".join(
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
+    )
+
+
+def staff_table(rows: Sequence[tuple[str, ...]]) -> str:
+    """What `make run` prints about the development staff (and keeps in var/dev-api-keys.txt)."""
+    from api.staff.passwords import DEVELOPMENT_PASSWORD
+
+    return (
+        "Development staff (development only)\n"
+        + keys_table(rows)
+        + f"\n\n  Sign in at /staff/sign-in with an email above and the password {DEVELOPMENT_PASSWORD}"
+        + "\n  (all of them); the security code then asked for is in Sent mail (/dev/mail).\n"
     )
 
 
@@ -92,7 +105,9 @@ def banner(stack: Stack, keys: bool) -> str:
         f"  SMTP sink         localhost:{stack.smtp_port} (messages in {stack.env['MAIL_SINK_DIR']})",
         f"  Database          {where or _safe_url(stack.env['DATABASE_URL'])}",
         f"  Logs              {stack.log_dir}/<temporal|mail_sink|worker|api>.log",
-        "  Dev API keys      " + (f"the table above, also in {stack.keys_file}" if keys else "none seeded"),
+        f"  Staff pages       {api}/staff/sign-in",
+        "  Dev staff         "
+        + (f"the table above (password, API keys), also in {stack.keys_file}" if keys else "none seeded"),
         "",
     ]
     return "\n".join(lines)
@@ -120,7 +135,7 @@ def run(environ: Mapping[str, str]) -> int:
         rows = migrate_and_seed(stack)
         say(f"database migrated: {_safe_url(stack.env['DATABASE_URL'])}")
         if rows:
-            table = "Development SPOC API keys\n" + keys_table(rows) + "\n"
+            table = staff_table(rows)
             print("\n" + table, flush=True)
             stack.keys_file.touch(mode=0o600)
             stack.keys_file.write_text(table)

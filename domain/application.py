@@ -86,8 +86,20 @@ class Incident(_Form):
     description: str = Field(min_length=1, max_length=5000)
 
 
+class ApplicationChannel(StrEnum):
+    """How the application reached the council: online (`/apply`), or taken by staff (`/staff/applications/
+    new`). Left out by integrations calling the API, and on applications made before it was recorded."""
+
+    ONLINE = "online"
+    PHONE = "phone"
+    PAPER = "paper"
+    IN_PERSON = "in_person"
+    EMAIL = "email"
+
+
 class Application(_Form):
     locality: str = Field(min_length=1, max_length=60)
+    channel: ApplicationChannel | None = None
     received_on: dt.date | None = Field(
         default=None,
         description="Day the application reached the council; today (Europe/London) when left out.",

@@ -163,6 +163,28 @@ class AppealPolicy(_Strict):
         return next((chair for chair in self.chairs if chair.key == key), None)
 
 
+class ReportingYearKind(StrEnum):
+    """Which twelve months a locality's yearly figures cover (domain/figures.py)."""
+
+    # 1 April to 31 March, as councils' accounts run: the default.
+    FINANCIAL = "financial"
+    CALENDAR = "calendar"
+
+
+class CombinedArea(_Strict):
+    """An area whose councils' figures are also published together (LLR: the ten councils)."""
+
+    key: str = Field(pattern=SLUG.pattern, description="In the figures' addresses: /figures?area=llr.")
+    name: str = Field(min_length=1)
+
+
+class FiguresPolicy(_Strict):
+    """How the locality's yearly figures are published (`[figures]`; every key optional)."""
+
+    year: ReportingYearKind = ReportingYearKind.FINANCIAL
+    combined_area: CombinedArea | None = None
+
+
 class LocalityPolicy(_Strict):
     key: str = Field(pattern=SLUG.pattern, description="Slug of the council's name; the file's name.")
     code: str = Field(pattern=r"^[A-Z]{3}$", description="Three letters used in case references.")
@@ -170,6 +192,11 @@ class LocalityPolicy(_Strict):
     partnership: str = Field(min_length=1, description="The Community Safety Partnership's name.")
     nation: str
     website: str | None = None
+    # The council's postal address, a line each, at the head of every printed letter; without it, the
+    # SPOC's address split at its commas.
+    postal_address: tuple[Annotated[str, Field(min_length=1, max_length=80)], ...] = Field(
+        default=(), max_length=7
+    )
     report_asb: str = Field(min_length=1, description="How to report new anti-social behaviour.")
     spoc: Spoc
     manager: Contact
@@ -181,6 +208,7 @@ class LocalityPolicy(_Strict):
     impact_statement: ImpactStatement = ImpactStatement()
     appeal: AppealPolicy
     agencies: tuple[Agency, ...] = Field(min_length=1)
+    figures: FiguresPolicy = FiguresPolicy()
 
     # Field validators (not a model validator), so that an error names the field: `nation`, `agencies`.
     @field_validator("nation")

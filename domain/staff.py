@@ -10,7 +10,21 @@ from enum import StrEnum
 class Role(StrEnum):
     SPOC = "spoc"
     MANAGER = "manager"
+    # Kept for the API keys issued before the staff pages; panel members now sign in like anyone else.
     PANEL = "panel"
+    # LLR's county team: follows the appeals of the localities it serves and names who hears them.
+    COUNTY_TEAM = "county_team"
+    # Runs the staff accounts; sees no case.
+    ADMIN = "admin"
+
+
+ROLE_NAMES: dict[str, str] = {
+    Role.SPOC: "SPOC",
+    Role.MANAGER: "Manager",
+    Role.PANEL: "Panel member",
+    Role.COUNTY_TEAM: "County team",
+    Role.ADMIN: "Admin",
+}
 
 
 class Permission(StrEnum):
@@ -23,14 +37,32 @@ class Permission(StrEnum):
     RECORD_PANEL_DECISION = "record_panel_decision"
     WITHDRAW = "withdraw"
     RECORD_APPEAL = "record_appeal"
+    # Name who hears an appeal (LLR: the county team does it; the SPOC can for them).
+    NAME_APPEAL_CHAIR = "name_appeal_chair"
+    # Print the letters of applicants who asked for post and record the day they were posted.
+    POST_LETTERS = "post_letters"
+    # Invite staff, change their roles and localities, deactivate them, issue and revoke their API keys.
+    MANAGE_USERS = "manage_users"
 
+
+# Everything done on a case; managing accounts is not case work.
+CASE_WORK = frozenset(Permission) - {Permission.MANAGE_USERS}
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.SPOC: frozenset(Permission),
-    Role.MANAGER: frozenset(Permission),
+    Role.SPOC: CASE_WORK,
+    # A manager sees and may act on every case of their localities.
+    Role.MANAGER: CASE_WORK,
     # Panel members read cases and record the panel's findings; the SPOC runs everything else.
     Role.PANEL: frozenset({Permission.VIEW_CASE, Permission.RECORD_PANEL_DECISION}),
+    # Reads the cases of the localities it serves (an appeal is part of its case) and names appeal chairs;
+    # decides nothing else.
+    Role.COUNTY_TEAM: frozenset({Permission.VIEW_CASE, Permission.NAME_APPEAL_CHAIR}),
+    # Least privilege: an admin manages accounts and sees no case.
+    Role.ADMIN: frozenset({Permission.MANAGE_USERS}),
 }
+
+# Roles that work on cases need at least one locality; an admin may have none.
+ROLES_WITHOUT_LOCALITIES = frozenset({Role.ADMIN})
 
 
 def may(role: str, permission: Permission) -> bool:

@@ -1,6 +1,6 @@
 """Before a deploy: replay the histories of every running case (and check) against this checkout's code.
 
-    python -m scripts.replay_running_cases            # all running CaseWorkflow and CalendarCheckWorkflow
+    python -m scripts.replay_running_cases            # every running workflow of the worker's kinds
     python -m scripts.replay_running_cases --query 'CaseStage="review"'
 
 Connects as the worker does (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_PROFILE, TEMPORAL_API_KEY, ...).
@@ -22,17 +22,18 @@ from core.temporal import connect
 from workflows.appeal import AppealWorkflow
 from workflows.calendar_check import CalendarCheckWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
+from workflows.yearly_figures import YearlyFiguresWorkflow
 
 RUNNING = (
-    '(WorkflowType="CaseWorkflow" OR WorkflowType="AppealWorkflow" OR WorkflowType="CalendarCheckWorkflow") '
-    'AND ExecutionStatus="Running"'
+    '(WorkflowType="CaseWorkflow" OR WorkflowType="AppealWorkflow" OR WorkflowType="CalendarCheckWorkflow" '
+    'OR WorkflowType="YearlyFiguresWorkflow") AND ExecutionStatus="Running"'
 )
 
 
 async def replay_running(client: Client, query: str = RUNNING) -> int:
     """Replay the workflows the query finds; 0 if all replay, 1 if any would fail (each is printed)."""
     replayer = Replayer(
-        workflows=[CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow],
+        workflows=[CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow, YearlyFiguresWorkflow],
         # The client's own: pydantic JSON through the payload codec (core/codec.py).
         data_converter=client.data_converter,
         workflow_runner=WORKFLOW_RUNNER,

@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 FAILING_IMPACTS = ("serious", "critical")
 # How long any one wait for the page may take before the test fails (Playwright's default is 30 s).
 TIMEOUT_MS = 10_000
+# How long axe-core may take on one page.
+AXE_TIMEOUT_S = 20.0
 
 
 CHROMIUM_MISSING = (
@@ -157,13 +159,45 @@ async def assert_accessible(page: Page) -> None:
     """
     if await page.evaluate("typeof window.axe === 'undefined'"):
         await page.evaluate(axe_source())
-    results = await page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    # axe.run waits on the page's timers, which never fire where JavaScript is off (java_script_enabled=
+    # False): it would wait for ever, and `evaluate` has no timeout of its own.
+    try:
+        results = await asyncio.wait_for(
+            page.evaluate("() => axe.run(document, {resultTypes: ['violations']})"), AXE_TIMEOUT_S
+        )
+    except TimeoutError:
+        raise AssertionError(
+            f"axe-core did not finish on {page.url} in {AXE_TIMEOUT_S} s: is JavaScript off in this browser"
+            " context? Check the page in a context with JavaScript on (browser.accessible_with_javascript)."
+        ) from None
     failing = [v for v in results["violations"] if v["impact"] in FAILING_IMPACTS]
     assert not failing, f"axe-core on {page.url} ({await page.title()}):\n" + "\n".join(
         f"- {v['id']} ({v['impact']}): {v['help']}\n    "
         + "\n    ".join(", ".join(node["target"]) for node in v["nodes"])
         for v in failing
     )
+
+
+async def accessible_with_javascript(page: Page) -> None:
+    """`assert_accessible` and `assert_no_horizontal_scrolling` for a page open in a context with JavaScript
+    off (where axe cannot run): the same address opened (GET) in a context with JavaScript on, the same
+    viewport and the same cookies, so it shows what this browser's session sees."""
+    context = page.context
+    browser = context.browser
+    assert browser is not None
+    twin = await browser.new_context(viewport=page.viewport_size)
+    twin.set_default_timeout(TIMEOUT_MS)
+    try:
+        await twin.add_cookies(await context.cookies())  # type: ignore[arg-type]  # the same keys
+        view = await twin.new_page()
+        await view.goto(page.url)
+        assert view.url == page.url, (
+            f"{page.url} led elsewhere ({view.url}) in the context with JavaScript on"
+        )
+        await assert_accessible(view)
+        await assert_no_horizontal_scrolling(view)
+    finally:
+        await twin.close()
 
 
 # The width of the page and of its viewport, and the innermost elements that stick out past the viewport.

@@ -235,6 +235,8 @@ EMAIL_CONTEXTS: dict[str, Callable[[], dict[str, Any]]] = {
         **staff_context(notice(StaffNoticeKind.REMINDER, "appeal_decision")),
         "letter": {"code": "letter-4", "sent_on": dt.date(2027, 1, 11), "channel": "email"},
     },
+    # The applicant added information from their case page (api.applicant.information): never what.
+    "applicant-information": lambda: {**base_context(), "recipient": POLICY.spoc, "with_document": True},
 }
 # The appeal's emails and letters are rendered, for every route, in tests/test_appeal_letters.py.
 APPEAL_EMAILS = {"appeal-bundle", "appeal-chair-request", "appeal-lessons", "appeal-consent-needed"}
@@ -600,7 +602,13 @@ def test_mail_failed_escapes_the_error_in_html() -> None:
 
 def test_every_email_template_has_a_context_here() -> None:
     assert {path.stem for path in (TEMPLATES / "emails").glob("*.j2")} == (
-        set(EMAIL_CONTEXTS) | APPEAL_EMAILS | APPLICANT_EMAILS
+        set(EMAIL_CONTEXTS)
+        | APPEAL_EMAILS
+        | APPLICANT_EMAILS
+        | {"yearly-figures"}  # tests/test_figures.py
+        # Sent to staff signing in, invited or resetting a password: tests/test_staff_sign_in.py and
+        # tests/test_staff_users.py read them from the mail sink.
+        | {"staff-security-code", "staff-invitation", "staff-password-reset"}
     )
 
 

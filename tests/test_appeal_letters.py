@@ -448,7 +448,7 @@ def test_update_letter_numbers_itself_and_says_when_next(locality: str) -> None:
     assert "This is update 2." in text
     assert "We said you would have it by 12 February 2027." in text
     assert "sorry for the delay" in text
-    assert "You will get the decision, or another update from us, by 12 March 2027." in text
+    assert "We now expect to send you the decision by 12 March 2027." in text
     assert "please contact our Community Trigger single point of contact (SPOC)" in " ".join(text.split())
     assert f"Email: {POLICIES[locality].spoc.email}" in text
 

@@ -213,6 +213,7 @@ async def test_victim_applies_and_the_case_starts_with_letter_1(service: CaseSer
     application = stored_application(service, reference)
     assert application["applicant"]["name"] == "Sam Victim"
     assert application["applicant"]["is_business"] is False
+    assert application["channel"] == "online"
     assert application["on_behalf_of"] is None
     assert len(application["incidents"]) == 3
     assert application["no_effective_action"] is True and application["consent_to_share"] is True

@@ -402,12 +402,16 @@ def test_update_letters_number_themselves_and_say_when_next(code: LetterCode, du
     assert f"This is update {sequence}." in rendered.text
     assert "We said we would tell you" in rendered.text and due in rendered.text
     assert "sorry for the delay" in rendered.text
-    assert f"we will write to you again by {next_by}." in rendered.text
+    # The new expected date, and what happens if it slips again.
+    assert re.search(
+        rf"We now expect to (tell you our decision|send you the outcome) by {next_by}\.", rendered.text
+    )
+    assert "we will write to you again to tell you why and when to expect it." in rendered.text
 
 
 def test_update_letter_without_a_next_date_counts_working_days() -> None:
     rendered = render_letter(LetterCode.THRESHOLD_UPDATE, next_update_by=None)
-    assert "again within 10 working days of the date of this letter" in rendered.text
+    assert "our decision within 10 working days of the date of this letter" in rendered.text
 
 
 def test_outcome_lists_each_recommendation() -> None:

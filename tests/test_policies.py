@@ -266,6 +266,11 @@ def _broken(old: str, new: str, text: str = BLABY) -> str:
     return text.replace(old, new)
 
 
+def _line_of(text: str, policy: str = BLABY) -> int:
+    """The line number (from 1) of the one line of the policy file that is `text`."""
+    return policy.splitlines().index(text) + 1
+
+
 @pytest.fixture(autouse=True)
 def _chair_lists_beside(tmp_path: Path) -> None:
     """A policy file copied into a test's folder finds the shared lists of appeal chairs there too."""
@@ -371,7 +376,8 @@ BAD_BLABY = [
     ),
     pytest.param(
         _broken("[spoc]", "[spoc"),
-        ["not valid TOML", "line 11"],
+        # The line of blaby.toml's [spoc] table.
+        ["not valid TOML", f"line {_line_of('[spoc]')}"],
         id="invalid-toml",
     ),
     pytest.param(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from core.config import PROJECT_ROOT, Settings
 from db import staff_admin
-from db.models import Case, StaffUser
+from db.models import Case, StaffUser, UTCDateTime
 from db.seed import development_access_exists
 from db.session import MIGRATIONS, engine_for, session_factory
 from tests.test_security import app_for, client_of, settings_for
@@ -230,11 +230,28 @@ def test_migration_marks_existing_development_users_and_clears_bad_applicant_ema
                 dict(user_id=3, locality="blaby"),
             ],
         )
-    sessions = session_factory(url)
-    with sessions.begin() as session:
-        for number, email in enumerate(["a@x.test, b@evil.test", "alex@example.test"], start=1):
-            session.add(
-                Case(
+    # The cases as the 0002 schema has them (today's model has columns added since).
+    cases = sa.table(
+        "cases",
+        *(
+            sa.column(name, type_)
+            for name, type_ in (
+                ("reference", sa.String()),
+                ("locality", sa.String()),
+                ("stage", sa.String()),
+                ("received_on", sa.Date()),
+                ("application", sa.JSON()),
+                ("assessment", sa.JSON()),
+                ("created_at", UTCDateTime()),
+                ("updated_at", UTCDateTime()),
+            )
+        ),
+    )
+    with engine_for(url).begin() as connection:
+        connection.execute(
+            cases.insert(),
+            [
+                dict(
                     reference=f"CT-BLA-2026-000{number}",
                     locality="blaby",
                     stage="threshold_check",
@@ -244,7 +261,10 @@ def test_migration_marks_existing_development_users_and_clears_bad_applicant_ema
                     created_at=now,
                     updated_at=now,
                 )
-            )
+                for number, email in enumerate(["a@x.test, b@evil.test", "alex@example.test"], start=1)
+            ],
+        )
+    sessions = session_factory(url)
 
     command.upgrade(config, "head")
 

@@ -7,10 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.datastructures import UploadFile
-from starlette.types import Message, Scope
 
-from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, Upload
+from api.agency.uploads import MAX_FILE_BYTES, MAX_FILES, Upload, read_form_with_files
 from api.link_pages import FormError, form_choice, form_text, max_length, sign, too_long
 from domain.decisions import AgencyResponse
 from domain.links import hash_token
@@ -122,45 +120,8 @@ def ordered(errors: Sequence[FormError]) -> list[FormError]:
 # ---- reading the posted form ----------------------------------------------------------------
 
 
-class BodyTooLarge(Exception):
-    """The posted form is larger than an answer can be: it is not read further."""
-
-
-def _limited(request: Request, limit: int) -> Request:
-    """The same request, whose body may not exceed `limit` bytes (declared or as it arrives)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    received = 0
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise BodyTooLarge
-        return message
-
-    scope: Scope = request.scope
-    return Request(scope, receive)
-
-
 async def read_answer(request: Request) -> tuple[dict[str, str], list[Upload]]:
-    """The form's text fields and its files (a file too big to accept is not read)."""
-    fields: dict[str, str] = {}
-    uploads: list[Upload] = []
-    async with _limited(request, MAX_BODY_BYTES).form(max_files=MAX_FILES * 4, max_fields=40) as form:
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if name != "attachments":
-                    continue
-                size = value.size or 0
-                # An empty file input still sends a part, with no name and no content.
-                if not value.filename and size == 0:
-                    continue
-                content = await value.read() if size <= MAX_FILE_BYTES else None
-                uploads.append(Upload(filename=value.filename or "", size=size, content=content))
-            else:
-                fields.setdefault(name, value)
-    return fields, uploads
+    """The form's text fields and its files (a file too big to accept is not read); raises BodyTooLarge."""
+    return await read_form_with_files(
+        request, limit=MAX_BODY_BYTES, file_field="attachments", max_files=MAX_FILES * 4, max_fields=40
+    )

@@ -1,5 +1,7 @@
-"""The files an agency attaches to its answer: which types are accepted (by their content, not their
-name), safe file names, size limits, and keeping them with the case until the answer is recorded."""
+"""The files an agency attaches to its answer: reading them from the posted form without reading more than
+it may hold, which types are accepted (by their content, not their name), safe file names, size limits,
+and keeping them with the case until the answer is recorded. The applicant's document is read and checked
+the same way (api.applicant.information)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fastapi import Request
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from api.agency.sessions import RequestView
 from db.models import Attachment
@@ -105,6 +110,54 @@ class Upload:
     filename: str
     size: int
     content: bytes | None
+
+
+# ---- reading the posted form ----------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    """The posted form is larger than its page allows: it is not read further."""
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, whose body may not exceed `limit` bytes (declared or as it arrives)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def read_form_with_files(
+    request: Request, *, limit: int, file_field: str, max_files: int, max_fields: int
+) -> tuple[dict[str, str], list[Upload]]:
+    """A posted form's text fields (the first of each name) and the files of its `file_field` (one too big
+    to accept is not read), reading no more than `limit` bytes. Raises BodyTooLarge, or Starlette's
+    HTTPException for a malformed form."""
+    fields: dict[str, str] = {}
+    uploads: list[Upload] = []
+    async with _limited(request, limit).form(max_files=max_files, max_fields=max_fields) as form:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                size = value.size or 0
+                # An empty file input still sends a part, with no name and no content.
+                if name != file_field or (not value.filename and size == 0):
+                    continue
+                content = await value.read() if size <= MAX_FILE_BYTES else None
+                uploads.append(Upload(filename=value.filename or "", size=size, content=content))
+            else:
+                fields.setdefault(name, value)
+    return fields, uploads
 
 
 @dataclass(frozen=True)

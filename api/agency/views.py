@@ -92,15 +92,6 @@ def already_answered_page(access: AgencySession, policy: LocalityPolicy) -> HTML
     return page("already_answered.html", reference=access.request.case_reference, council=policy)
 
 
-def too_many_requests_page(retry_after_seconds: int) -> HTMLResponse:
-    minutes = max(1, -(-retry_after_seconds // 60))
-    response = page(
-        "too_many_requests.html", status_code=429, wait=f"{minutes} minute{'s' if minutes != 1 else ''}"
-    )
-    response.headers["Retry-After"] = str(retry_after_seconds)
-    return response
-
-
 def request_too_large_page(limit_bytes: int) -> HTMLResponse:
     return page("request_too_large.html", status_code=413, limit=size_in_words(limit_bytes))
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from api.link_pages import FormError, form_choice, form_text, max_length, sign, too_long
+from api.link_pages import FormError, form_choice, form_text, max_length, sign, too_long, whole_number
 from domain.calendar import LONDON
 from domain.decisions import (
     AppealCriteria,
@@ -81,7 +81,7 @@ def _parse_date(values: Mapping[str, str], prefix: str, label: str) -> dt.date |
     missing = [part for part, value in parts.items() if not value]
     if missing:
         return FormError(anchor, f"{label[0].upper()}{label[1:]} must include a {' and '.join(missing)}")
-    if not all(value.isdigit() for value in parts.values()) or len(parts["year"]) != 4:
+    if not all(whole_number(value, 4) is not None for value in parts.values()) or len(parts["year"]) != 4:
         return FormError(anchor, f"{label[0].upper()}{label[1:]} must be a real date")
     try:
         day = dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
@@ -289,7 +289,7 @@ class PanelForm:
             errors.append(FormError("member-1-name", "Enter the name and role of at least one panel member"))
         minutes: int | None = None
         if v["victim_minutes"]:
-            if v["victim_minutes"].isdigit() and 5 <= int(v["victim_minutes"]) <= 120:
+            if 5 <= (whole_number(v["victim_minutes"]) or 0) <= 120:
                 minutes = int(v["victim_minutes"])
             else:
                 errors.append(

@@ -47,9 +47,22 @@ class CaseDetails:
     can_withdraw: bool
     can_appeal: bool
     can_choose_impact: bool
+    # Information or a document about the ASB can be added at any stage until the case closes.
+    can_add_information: bool
     appeal_running: bool
     appeal_by: dt.date | None
     notes: list[str] = field(default_factory=list)
+
+
+def _recommendation(stored: dict[str, Any]) -> dict[str, Any]:
+    """A row of the action plan as the page shows it: the decision's JSON keeps its date as ISO text."""
+    due_on = stored.get("due_on")
+    if isinstance(due_on, str):
+        try:
+            due_on = dt.date.fromisoformat(due_on)
+        except ValueError:
+            due_on = None
+    return {**stored, "due_on": due_on}
 
 
 def _deadlines(case: Case, appeal: dict[str, Any] | None) -> list[tuple[str, dt.date]]:
@@ -92,7 +105,9 @@ def load_case(
                 }
                 for letter in case.letters
             ],
-            recommendations=[r for r in panel.get("recommendations") or [] if isinstance(r, dict)],
+            recommendations=[
+                _recommendation(r) for r in panel.get("recommendations") or [] if isinstance(r, dict)
+            ],
             appeal=appeal,
             on_behalf_of=case.application.get("on_behalf_of"),
             impact_statement=case.impact_statement,
@@ -101,6 +116,7 @@ def load_case(
             and case.appeal_by is not None
             and today <= case.appeal_by,
             can_choose_impact=case.stage == "review" and case.panel_decision is None,
+            can_add_information=case.stage != "closed",
             appeal_running=appeal_running,
             appeal_by=case.appeal_by,
         )

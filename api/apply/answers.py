@@ -318,6 +318,7 @@ def application_of(
     who = answers["who"]
     body: dict[str, Any] = {
         "locality": locality,
+        "channel": "online",
         "applicant": {
             "name": answers["name"],
             "email": answers.get("email") or None,

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import case_updates
-from api.agency.forms import AnswerForm, BodyTooLarge, new_link_csrf_token, read_answer, reply_csrf_token
+from api.agency.forms import AnswerForm, new_link_csrf_token, read_answer, reply_csrf_token
 from api.agency.sessions import (
     SESSION_COOKIE,
     UNKNOWN_LINK,
@@ -35,7 +35,13 @@ from api.agency.sessions import (
     release_new_link_request,
     request_status,
 )
-from api.agency.uploads import MAX_TOTAL_BYTES, check_attachments, discard_attachments, stage_attachments
+from api.agency.uploads import (
+    MAX_TOTAL_BYTES,
+    BodyTooLarge,
+    check_attachments,
+    discard_attachments,
+    stage_attachments,
+)
 from api.agency.views import (
     already_answered_page,
     closed_page,
@@ -57,7 +63,7 @@ from api.deps import (
     SettingsDep,
 )
 from api.link_pages import FormError, csrf_matches, redirect, set_session_cookie
-from api.rate_limits import RateLimit, rate_limited
+from api.rate_limits import RateLimit, rate_limited, too_many_requests_page
 from domain.calendar import london_date
 from domain.decisions import AgencyResponse
 from workflows.case import CaseWorkflow
@@ -74,7 +80,11 @@ UNAVAILABLE = "not sent: case service unavailable"
 # ---- the link ---------------------------------------------------------------------------------
 
 
-@router.get("/r/{token:path}", dependencies=[rate_limited(RateLimit.AGENCY_LINK)])
+# The 429 page in an agency's words, for opening links and asking for new ones.
+TOO_MANY_REQUESTS = too_many_requests_page("agency/too_many_requests.html")
+
+
+@router.get("/r/{token:path}", dependencies=[rate_limited(RateLimit.AGENCY_LINK, page=TOO_MANY_REQUESTS)])
 async def open_agency_link(
     token: str, settings: SettingsDep, sessions: SessionFactoryDep, now: NowDep
 ) -> Response:
@@ -94,7 +104,7 @@ async def open_agency_link(
     return response
 
 
-@router.post("/new-link", dependencies=[rate_limited(RateLimit.NEW_LINK)])
+@router.post("/new-link", dependencies=[rate_limited(RateLimit.NEW_LINK, page=TOO_MANY_REQUESTS)])
 async def ask_for_new_link(
     request: Request,
     settings: SettingsDep,

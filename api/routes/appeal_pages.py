@@ -45,7 +45,7 @@ from api.appeal.visits import AppealVisit, ChairVisitDep, ContactVisitDep
 from api.case_store import forget_link_submission, store_link_submission
 from api.deps import MaybeTemporalDep, NowDep, PoliciesDep, SessionFactoryDep, SettingsDep
 from api.link_pages import csrf_matches, redirect, set_session_cookie
-from api.rate_limits import RateLimit, rate_limited
+from api.rate_limits import RateLimit, rate_limited, too_many_requests_page
 from domain.decisions import AppealCriteria, AppealDecision, AppealPanel, ChairNaming
 from domain.policy import LocalityPolicy
 from workflows.appeal import AppealWorkflow
@@ -99,7 +99,12 @@ async def _posted_fields(
 # ---- the link ---------------------------------------------------------------------------------
 
 
-@router.get("/r/{token:path}", dependencies=[rate_limited(RateLimit.AGENCY_LINK)])
+@router.get(
+    "/r/{token:path}",
+    dependencies=[
+        rate_limited(RateLimit.AGENCY_LINK, page=too_many_requests_page("appeal/too_many_requests.html"))
+    ],
+)
 async def open_appeal_link(
     token: str, settings: SettingsDep, sessions: SessionFactoryDep, policies: PoliciesDep, now: NowDep
 ) -> Response:

@@ -8,10 +8,10 @@ not the reference and address match a case; a link is emailed only when both do)
 `/case` shows the stage, what happens next and by when, the SPOC, every letter (each readable at
 `/case/letters/<id>`), the action plan and the appeal. From it the applicant can, each within its window:
 choose how to give their impact statement, request an appeal (as the SPOC's request does: the same
-submission and workflow update), and withdraw (with a confirmation step; the appeal is withdrawn when the
-case is at appeal). Each is recorded in the chronology as done by the applicant. GOV.UK Design System
-pages that work without JavaScript; every view, action and refusal is audited, never with the token or
-personal data.
+submission and workflow update), withdraw (with a confirmation step; the appeal is withdrawn when the case
+is at appeal), and add information or a document (its page is api.routes.case_information). Each is
+recorded in the chronology as done by the applicant. GOV.UK Design System pages that work without
+JavaScript; every view, action and refusal is audited, never with the token or personal data.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from api.link_pages import (
     form_text,
     redirect,
     set_session_cookie,
+    whole_number,
 )
 from api.rate_limits import RateLimit, rate_limited
 from api.routes.case_actions import appeal_grounds_problem, appeal_request_record
@@ -84,6 +85,8 @@ DONE = {
     "withdrawn": "Your application has been withdrawn. We will send you a letter to confirm it.",
     "appeal": "Your request for an appeal has been sent. We will write to you about what happens next.",
     "impact": "Your choice about the impact statement has been recorded.",
+    # From /case/add-information (api.routes.case_information).
+    "information": "Your information has been sent to the team handling your case.",
 }
 
 
@@ -321,7 +324,7 @@ async def appeal_request(
     explanation = form_text(values, "explanation")
     consent = values.get("consent") == "yes"
     errors: list[FormError] = []
-    numbers = [int(value) for value in chosen if value.isdigit() and len(value) < 3]
+    numbers = [number for value in chosen if (number := whole_number(value, 2)) is not None]
     grounds = visit.policy.appeal.grounds
     if grounds and not numbers:
         errors.append(FormError("grounds", "Select at least one reason for your appeal"))
@@ -390,7 +393,7 @@ async def impact_choice(
         errors.append(FormError("method", "Select how you want to give your impact statement"))
     elif method == ImpactStatementMethod.IN_PERSON.value:
         if minutes_text:
-            if not minutes_text.isdigit() or not 1 <= int(minutes_text) <= limit:
+            if not 1 <= (whole_number(minutes_text) or 0) <= limit:
                 errors.append(FormError("minutes", f"Enter a number of minutes from 1 to {limit}"))
             else:
                 minutes = int(minutes_text)

@@ -1,4 +1,5 @@
-"""The case API: apply for a Community Trigger, read a case, download an agency's file, list cases.
+"""The case API: apply for a Community Trigger, read a case, download a file attached to it (an agency's or
+the applicant's), list cases.
 
 The staff decisions that move a case on are in `api.routes.case_actions`.
 """
@@ -12,9 +13,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 
 from api.audit import add_audit
+from api.auth import scope_of
 from api.case_start import ApplicationProblems, start_case
 from api.case_store import (
+    LIST_PAGE_MAX,
+    LIST_PAGE_SIZE,
     accepted_attachment,
+    applicant_information_of,
     cases_in_localities,
     failed_mail_of,
 )
@@ -31,6 +36,7 @@ from api.deps import (
 )
 from api.errors import invalid
 from api.rate_limits import TOO_MANY_REQUESTS_RESPONSE, RateLimit, rate_limited
+from api.staff.dashboard import Position
 from api.views import CaseCreated, CaseSummary, CaseView, case_summary, case_view
 from domain.application import Application
 from domain.staff import Permission
@@ -94,12 +100,17 @@ async def apply(
 def read_case(case: CaseDep, staff: StaffDep, session: SessionDep, policies: PoliciesDep) -> CaseView:
     add_audit(session, actor=staff.label, action="view_case", case_reference=case.reference)
     session.commit()
-    return case_view(case, failed_mail_of(session, [case.reference]), policies[case.locality])
+    return case_view(
+        case,
+        failed_mail_of(session, [case.reference]),
+        policies[case.locality],
+        applicant_information_of(session, case),
+    )
 
 
 @router.get(
     "/{reference}/attachments/{attachment_id}",
-    summary="Download a file an agency attached to its answer",
+    summary="Download a file attached to the case (by an agency to its answer, or by the applicant)",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
@@ -129,8 +140,21 @@ def download_attachment(attachment_id: int, case: CaseDep, staff: StaffDep, sess
     )
 
 
-@router.get("", response_model=list[CaseSummary], summary="List cases of your localities")
+@router.get(
+    "",
+    response_model=list[CaseSummary],
+    summary="List cases of your localities, a page at a time",
+    description=(
+        "The cases in the order their steps fall due (as on the staff dashboard), then those waiting on no "
+        f"deadline, newest first; `limit` a page (default {LIST_PAGE_SIZE}, at most {LIST_PAGE_MAX}). When "
+        "more follow, the `X-Next-Cursor` header holds the `cursor` of the next page and the `Link` header "
+        'its address (`rel="next"`).'
+    ),
+    responses={422: {"description": "A cursor this list did not give"}},
+)
 def list_cases(
+    request: Request,
+    response: Response,
     staff: StaffDep,
     session: SessionDep,
     today: TodayDep,
@@ -139,13 +163,33 @@ def list_cases(
     overdue: Annotated[
         bool | None, Query(description="Only cases past (true) or within (false) their deadline")
     ] = None,
+    limit: Annotated[int, Query(ge=1, le=LIST_PAGE_MAX)] = LIST_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(description="From the previous page's X-Next-Cursor")] = None,
 ) -> list[CaseSummary]:
     staff.require(Permission.VIEW_CASE)
-    cases = cases_in_localities(
-        session, localities=staff.localities, today=today, locality=locality, stage=stage, overdue=overdue
+    after = Position.from_cursor(cursor) if cursor else None
+    if cursor and after is None:
+        raise invalid(
+            (("query", "cursor"), "Use the cursor of the previous page (its X-Next-Cursor header).")
+        )
+    scope = scope_of(staff)
+    page = cases_in_localities(
+        session,
+        localities=frozenset(scope.localities),
+        appeals_only=scope.appeals_only,
+        today=today,
+        locality=locality,
+        stage=stage,
+        overdue=overdue,
+        after=after,
+        limit=limit,
     )
     add_audit(
-        session, actor=staff.label, action="list_cases", case_reference=None, detail=f"{len(cases)} cases"
+        session, actor=staff.label, action="list_cases", case_reference=None, detail=f"{len(page.rows)} cases"
     )
     session.commit()
-    return [case_summary(case, today) for case in cases]
+    if page.next_cursor:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+        following = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return [case_summary(row, today) for row in page.rows]

@@ -7,6 +7,7 @@ GOV.UK notification banner (an unknown action shows none). Nothing personal goes
 from __future__ import annotations
 
 DONE: dict[str, str] = {
+    "application": "The application has been recorded and the case has started.",
     "agency-response": "The agency's answer has been recorded.",
     "resend": "The information request has been sent again with a new link.",
     "extend": "The information request's due date has been extended.",

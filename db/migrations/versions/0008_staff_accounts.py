@@ -1,4 +1,5 @@
-"""staff accounts: passwords, sign-in lock-out and staff page sessions
+"""staff accounts: passwords, sign-in lock-out, staff page sessions, sign-ins waiting for their security
+code, and one-time links (invitations, password resets)
 
 Revision ID: 0008
 Revises: 0007
@@ -36,6 +37,43 @@ def upgrade() -> None:
     with op.batch_alter_table('staff_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staff_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('staff_sign_ins',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('started_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('code_expires_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('codes_sent', sa.Integer(), nullable=False),
+    sa.Column('wrong_codes', sa.Integer(), nullable=False),
+    sa.Column('next_path', sa.String(length=500), nullable=True),
+    sa.Column('ended_at', db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_reason', sa.String(length=30), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['staff_users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('staff_sign_ins', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_sign_ins_user_id'), ['user_id'], unique=False)
+
+    op.create_table('staff_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('form_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('created_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_reason', sa.String(length=30), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['staff_users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('form_token_hash'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('staff_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_links_user_id'), ['user_id'], unique=False)
+
     with op.batch_alter_table('staff_users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('password_hash', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('failed_sign_ins', sa.Integer(), server_default=sa.text('0'), nullable=False))
@@ -51,6 +89,14 @@ def downgrade() -> None:
         batch_op.drop_column('failed_sign_ins')
         batch_op.drop_column('password_hash')
 
+    with op.batch_alter_table('staff_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_links_user_id'))
+
+    op.drop_table('staff_links')
+    with op.batch_alter_table('staff_sign_ins', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_sign_ins_user_id'))
+
+    op.drop_table('staff_sign_ins')
     with op.batch_alter_table('staff_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_sessions_user_id'))
 
