@@ -389,7 +389,8 @@ async def test_the_applicant_follows_the_case_from_letter_1_to_an_appeal(
         await press_enter_on(page)
         await expect(page).to_have_url(re.compile(r"/case\?done=appeal$"))
         await check_page(page)
-        case = await service.wait_for(reference, lambda c: bool(c["appeal"]))
+        # The appeal's record and the case's stage are written apart: the withdraw page follows the stage.
+        case = await service.wait_for(reference, lambda c: bool(c["appeal"]) and c["stage"] == "appeal")
         assert [ground["number"] for ground in case["appeal"]["grounds"]] == [1]
         assert any(e["actor"] == "Alex Example (applicant)" for e in case["chronology"])
 

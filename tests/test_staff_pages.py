@@ -120,7 +120,9 @@ async def test_staff_pages_send_a_browser_without_a_session_to_sign_in(service: 
         assert (await stranger.post("/staff", data={"search": "Alex"})).status_code == 303
 
 
-async def test_dashboard_orders_my_cases_by_due_date_and_tags_them(service: CaseService) -> None:
+async def test_dashboard_orders_my_cases_by_due_date_and_tags_them(fresh_clock: CaseService) -> None:
+    # A database and clock of its own: the first page of the dashboard must not fill with other tests' cases.
+    service = fresh_clock
     start = await next_working_morning(service)
     late = await service.open_case(application(today=start))
     other = await open_elsewhere(service, start)
@@ -389,7 +391,11 @@ async def test_another_localitys_case_is_not_found(service: CaseService) -> None
     assert not [e for e in audit_entries(service, theirs, "view_case") if e.actor.startswith("Sam Spoc")]
 
 
-async def test_a_manager_sees_the_escalations_and_the_county_team_the_appeals(service: CaseService) -> None:
+async def test_a_manager_sees_the_escalations_and_the_county_team_the_appeals(
+    fresh_clock: CaseService,
+) -> None:
+    # A database and clock of its own: the first page of the dashboard must not fill with other tests' cases.
+    service = fresh_clock
     start = await next_working_morning(service)
     late = await service.open_case(application(today=start))
     await service.travel_to(add_working_days(due_on(service, late), 1, NATION))
