@@ -7,7 +7,7 @@ while these rows are written by the activity that made the change.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +34,6 @@ from domain.case_index import (
     names_to_search,
     step_due_on,
 )
-from domain.links import new_token
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -243,106 +242,6 @@ class Appeal(Base):
     case: Mapped[Case] = relationship(back_populates="appeal")
 
 
-class AppealToken(Base):
-    """A secret that lets the appeal's chair (or the policy's contact, to name the chair) act on one appeal
-    without an account. As for agencies (`AccessToken`): only the SHA-256 is stored, a link is exchanged
-    for a session on use, and a token of one purpose is never accepted for another."""
-
-    __tablename__ = "appeal_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # chair_link, chair_session, contact_link, contact_session (domain.links.AppealTokenPurpose).
-    purpose: Mapped[str] = mapped_column(String(30))
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
-    # The chair a chair's token is bound to: naming another chair leaves it working for nothing.
-    chair_key: Mapped[str | None] = mapped_column(String(80))
-    # Which bundle email a chair's link came in (0, then 1, 2... for resends): a new one, once delivered,
-    # revokes the earlier ones.
-    generation: Mapped[int | None] = mapped_column(Integer)
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("appeal_tokens.id", ondelete="CASCADE"))
-    issued_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime]
-    revoked_at: Mapped[dt.datetime | None]
-    revoked_reason: Mapped[str | None] = mapped_column(String(60))
-    first_used_at: Mapped[dt.datetime | None]
-    last_used_at: Mapped[dt.datetime | None]
-    use_count: Mapped[int] = mapped_column(Integer, default=0)
-
-    @classmethod
-    def issue(
-        cls,
-        purpose: str,
-        *,
-        appeal_id: int,
-        chair_key: str | None,
-        issued_at: dt.datetime,
-        expires_at: dt.datetime,
-        link_id: int | None = None,
-        generation: int | None = None,
-    ) -> tuple[str, AppealToken]:
-        """A new random token and the row to add for it (which keeps only the token's hash)."""
-        token, digest = new_token()
-        row = cls(
-            token_hash=digest,
-            purpose=purpose,
-            appeal_id=appeal_id,
-            chair_key=chair_key,
-            link_id=link_id,
-            generation=generation,
-            issued_at=issued_at,
-            expires_at=expires_at,
-            use_count=0,
-        )
-        return token, row
-
-
-class ApplicantToken(Base):
-    """A secret that lets the applicant (or whoever applied for the victim) follow their own case without an
-    account: the link in each emailed letter, and the session it is exchanged for. As for agencies and
-    appeals: only the SHA-256 is stored, a link is exchanged for a session on use, and a token of one
-    purpose is never accepted for another."""
-
-    __tablename__ = "applicant_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # applicant_link, applicant_session (domain.links.ApplicantTokenPurpose).
-    purpose: Mapped[str] = mapped_column(String(30))
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("applicant_tokens.id", ondelete="CASCADE"))
-    issued_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime]
-    revoked_at: Mapped[dt.datetime | None]
-    revoked_reason: Mapped[str | None] = mapped_column(String(60))
-    first_used_at: Mapped[dt.datetime | None]
-    last_used_at: Mapped[dt.datetime | None]
-    use_count: Mapped[int] = mapped_column(Integer, default=0)
-
-    @classmethod
-    def issue(
-        cls,
-        purpose: str,
-        *,
-        case_id: int,
-        issued_at: dt.datetime,
-        expires_at: dt.datetime,
-        link_id: int | None = None,
-    ) -> tuple[str, ApplicantToken]:
-        """A new random token and the row to add for it (which keeps only the token's hash)."""
-        token, digest = new_token()
-        row = cls(
-            token_hash=digest,
-            purpose=purpose,
-            case_id=case_id,
-            link_id=link_id,
-            issued_at=issued_at,
-            expires_at=expires_at,
-            use_count=0,
-        )
-        return token, row
-
-
 class Letter(Base):
     """A letter to the applicant. One row per case, letter code and sequence (update letters repeat)."""
 
@@ -406,59 +305,6 @@ class InformationRequest(Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="request", order_by="Attachment.id", lazy="selectin"
     )
-
-
-class AccessToken(Base):
-    """A secret that lets an agency answer one information request without an account.
-
-    Only the SHA-256 of the token is stored. An `agency_link` token travels in the request email; on use it
-    is exchanged for an `agency_session` token in a cookie, so the link's token does not stay in the
-    address bar, in history or in referrers. A token of one purpose is never accepted for another.
-    """
-
-    __tablename__ = "access_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    purpose: Mapped[str] = mapped_column(String(30))
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    request_id: Mapped[int] = mapped_column(
-        ForeignKey("information_requests.id", ondelete="CASCADE"), index=True
-    )
-    # The link a session was opened from (sessions only).
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("access_tokens.id", ondelete="CASCADE"))
-    issued_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime]
-    revoked_at: Mapped[dt.datetime | None]
-    revoked_reason: Mapped[str | None] = mapped_column(String(60))
-    first_used_at: Mapped[dt.datetime | None]
-    last_used_at: Mapped[dt.datetime | None]
-    use_count: Mapped[int] = mapped_column(Integer, default=0)
-
-    @classmethod
-    def issue(
-        cls,
-        purpose: str,
-        *,
-        case_id: int,
-        request_id: int,
-        issued_at: dt.datetime,
-        expires_at: dt.datetime,
-        link_id: int | None = None,
-    ) -> tuple[str, AccessToken]:
-        """A new random token and the row to add for it (which keeps only the token's hash)."""
-        token, digest = new_token()
-        row = cls(
-            token_hash=digest,
-            purpose=purpose,
-            case_id=case_id,
-            request_id=request_id,
-            link_id=link_id,
-            issued_at=issued_at,
-            expires_at=expires_at,
-            use_count=0,
-        )
-        return token, row
 
 
 class Attachment(Base):
@@ -599,4 +445,19 @@ class ApplicationDraft(Base):
 
 # The staff accounts' own tables (sessions, sign-in codes, invitations) are in their own module; importing
 # it here keeps one complete schema for Alembic and the tests whichever module is imported first.
-import db.staff_models  # noqa: E402, F401
+# The link tokens' tables are in their own module (db/link_models.py). Imported here as a module (which works
+# whichever of the two is imported first) so that the schema is complete; `from db.models import AccessToken`
+# keeps working through `__getattr__`.
+import db.link_models  # noqa: E402
+import db.staff_models  # noqa: E402
+
+if TYPE_CHECKING:
+    pass
+
+_LINK_TABLES = frozenset({"AccessToken", "AppealToken", "ApplicantToken"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LINK_TABLES:
+        return getattr(db.link_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
