@@ -150,12 +150,6 @@ def forget_case(sessions: sessionmaker[Session], *, reference: str, give_number_
         )
 
 
-def case_in_localities(session: Session, *, reference: str, localities: frozenset[str]) -> Case | None:
-    """The case, if it belongs to one of these localities."""
-    case = session.scalar(select(Case).where(Case.reference == reference))
-    return case if case is not None and case.locality in localities else None
-
-
 def case_for_staff(session: Session, *, reference: str, staff: Staff) -> Case | None:
     """The case, if this member of staff may see it (api.auth.scope_of); else None, as if it did not exist."""
     case = session.scalar(select(Case).where(Case.reference == reference))

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api import case_updates
-from api.routes.case_actions import NOT_ANSWERED_IN_TIME
+from api.case_decisions import NOT_ANSWERED_IN_TIME
 from db.models import AuditEntry, Case, ChronologyEntry
 from domain.calendar import london_date
 from tests.stack import own_stack, start_dev_server

@@ -15,19 +15,10 @@ from fastapi import APIRouter, HTTPException, status
 
 from api import case_decisions
 from api.case_decisions import (
-    NOT_ANSWERED_IN_TIME as NOT_ANSWERED_IN_TIME,
-)
-from api.case_decisions import (
     AppealRequestBody,
     CaseServiceUnavailable,
     DecisionRefused,
     InvalidDecision,
-)
-from api.case_decisions import (
-    appeal_grounds_problem as appeal_grounds_problem,
-)
-from api.case_decisions import (
-    appeal_request_record as appeal_request_record,
 )
 from api.deps import CaseAction, PoliciesDep, TodayDep, case_action
 from api.errors import invalid

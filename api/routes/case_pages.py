@@ -49,6 +49,7 @@ from api.applicant.visits import (
     read_form,
     too_many_requests_page,
 )
+from api.case_decisions import appeal_grounds_problem, appeal_request_record
 from api.deps import MaybeTemporalDep, NowDep, PoliciesDep, SessionFactoryDep, SettingsDep
 from api.link_pages import (
     FormError,
@@ -60,7 +61,6 @@ from api.link_pages import (
     whole_number,
 )
 from api.rate_limits import RateLimit, rate_limited
-from api.routes.case_actions import appeal_grounds_problem, appeal_request_record
 from domain.decisions import (
     AppealRequest,
     AppealWithdrawal,

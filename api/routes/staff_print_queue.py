@@ -32,12 +32,11 @@ from activities.letter_pdf import (
 )
 from activities.rendering import Renderer, long_date
 from api.audit import add_staff_audit
-from api.case_store import case_in_localities
+from api.case_store import case_for_staff
 from api.deps import NowDep, PoliciesDep, SessionFactoryDep, SettingsDep, TodayDep
 from api.link_pages import FormError, errors_by_field, redirect
 from api.security_headers import download_headers
 from api.staff.action_pages import audit, form_refused_page, not_found_page
-from api.staff.dashboard import scope_of
 from api.staff.form_parts import date_fields, parse_date
 from api.staff.pages import staff_page
 from api.staff.sessions import SignedIn, SignedInDep, check_csrf
@@ -270,8 +269,8 @@ def _one_letter(
         return None
     staff = signed_in.staff
     with sessions() as session:
-        case = case_in_localities(session, reference=reference, localities=staff.localities)
-        if case is None or not scope_of(staff).includes(case):
+        case = case_for_staff(session, reference=reference, staff=staff)
+        if case is None:
             return None
         letter = session.get(Letter, int(letter_id))
         if letter is None or letter.case_id != case.id:
