@@ -114,6 +114,8 @@ async def test_appeal_from_letter_3_met_with_panel_and_letter_6(service: CaseSer
     await act_ok(service, reference, "acknowledge", {})
     case = await service.wait_for(reference, lambda c: service.letters(c, "letter-4"))
     assert case["appeal"]["deadlines"]["decision_by"] == add_working_days(today, 20, NATION).isoformat()
+    # The SPOC's copy is sent after the letter itself: wait for it too.
+    await service.wait_for(reference, lambda _: bool(service.outbox(reference, "letter-copy")))
     assert [m.recipient for m in service.outbox(reference, "letter-copy")] == [
         "community.trigger@blaby.council.example"
     ]
