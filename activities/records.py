@@ -37,13 +37,18 @@ class CaseRecords(CaseFiles):
     def record_progress(self, progress: CaseProgress) -> None:
         with self._sessions.begin() as session:
             case = self._case_row(session, progress.reference)
-            case.stage = progress.stage.value
-            case.closed_reason = progress.closed_reason.value if progress.closed_reason else None
-            for name, day in progress.deadlines.items():
-                if name in ("acknowledge_by", "threshold_decision_by", "outcome_by", "appeal_by"):
-                    setattr(case, name, day)
-            case.next_deadline = progress.next_deadline
-            case.next_deadline_step = progress.next_deadline_step
+            # Two records scheduled together commit in either order: only the later one's stage and
+            # deadlines stand (a decision or a chronology entry belongs to its own record, so it is kept).
+            if progress.version is None or progress.version >= (case.record_version or 0):
+                if progress.version is not None:
+                    case.record_version = progress.version
+                case.stage = progress.stage.value
+                case.closed_reason = progress.closed_reason.value if progress.closed_reason else None
+                for name, day in progress.deadlines.items():
+                    if name in ("acknowledge_by", "threshold_decision_by", "outcome_by", "appeal_by"):
+                        setattr(case, name, day)
+                case.next_deadline = progress.next_deadline
+                case.next_deadline_step = progress.next_deadline_step
             for column, value in progress.decisions.items():
                 if column not in DECISION_KINDS:
                     raise ApplicationError(f"unknown decision column {column!r}", non_retryable=True)

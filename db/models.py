@@ -126,6 +126,9 @@ class Case(Base):
     locality: Mapped[str] = mapped_column(String(60), index=True)
     stage: Mapped[str] = mapped_column(String(30), index=True)
     closed_reason: Mapped[str | None] = mapped_column(String(60))
+    # The number of the workflow's latest record written here (CaseProgress.version): a record that lands
+    # after a later one (two written at once) adds its chronology, not its stale stage or deadlines.
+    record_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     received_on: Mapped[dt.date] = mapped_column(Date)
     # The application as submitted (personal data: read only through the audited case routes).
     application: Mapped[dict[str, Any]]

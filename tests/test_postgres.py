@@ -463,6 +463,44 @@ def test_record_progress_postgres_adds_only_new_events(
         assert session.scalar(select(Case.stage).where(Case.reference == reference)) == "closed"
 
 
+def test_a_record_committed_after_a_later_one_keeps_its_entry_but_not_its_stage(
+    database_url: str, policies: dict[str, LocalityPolicy]
+) -> None:
+    # A workflow task can schedule two records at once (an appeal request's entry, then "moved to appeal"),
+    # and their activities may commit in either order: the earlier record must not put its stage back.
+    settings = settings_for(database_url)
+    reference, _ = store(settings, policies["blaby"], dt.date(2026, 3, 2))
+    activities = CaseActivities(settings, policies, session_factory(database_url))
+    at = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
+    requested = ChronologyEvent(key="e0030", at=at, actor="Applicant", event="Appeal requested")
+    moved = ChronologyEvent(key="e0031", at=at, actor="System", event="Moved to appeal")
+    activities.record_progress(
+        CaseProgress(reference=reference, stage=CaseStage.APPEAL, events=[moved], version=31)
+    )
+    activities.record_progress(
+        CaseProgress(
+            reference=reference,
+            stage=CaseStage.APPEAL_WINDOW,
+            next_deadline=dt.date(2026, 4, 20),
+            next_deadline_step="appeal_by",
+            events=[requested],
+            version=30,
+        )
+    )
+    with session_factory(database_url)() as session:
+        case = session.scalar(select(Case).where(Case.reference == reference))
+        assert case is not None
+        assert (case.stage, case.next_deadline, case.record_version) == ("appeal", None, 31)
+        keys = set(
+            session.scalars(select(ChronologyEntry.event_key).where(ChronologyEntry.case_id == case.id))
+        )
+    assert {"e0030", "e0031"} <= keys
+    # A record from a worker from before the numbers (no version) is written as it always was.
+    activities.record_progress(CaseProgress(reference=reference, stage=CaseStage.CLOSED))
+    with session_factory(database_url)() as session:
+        assert session.scalar(select(Case.stage).where(Case.reference == reference)) == "closed"
+
+
 # ---- mail through the outbox ------------------------------------------------------------------
 
 

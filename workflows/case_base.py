@@ -90,6 +90,7 @@ class CaseBase:
         self._deadline_basis: dict[str, tuple[dt.date, int]] = {}
         self._next_deadline: tuple[str, dt.date] | None = None
         self._event_count = 0
+        self._record_count = 0
         self._withdrawal: WithdrawalRecord | None = None
         # Set in `run` from the patch markers (False on replay of cases started before each patch).
         self._chasing = False
@@ -176,6 +177,7 @@ class CaseBase:
             closed_reason=self._closed_reason,
             decisions=decisions or {},
             events=[self._event(text, actor, submission_id)] if text is not None else [],
+            version=self._next_record_number(),
         )
         self._upsert_search_attributes()
         workflow.set_current_details(self._details())
@@ -185,6 +187,10 @@ class CaseBase:
             progress,
             **record_options(f"Record the case at the {self._stage.value} stage"),
         )
+
+    def _next_record_number(self) -> int:
+        self._record_count += 1
+        return self._record_count
 
     def _upsert_search_attributes(self) -> None:
         next_deadline = None

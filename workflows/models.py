@@ -294,6 +294,9 @@ class CaseProgress(_Model):
     # submissions), or {"submission_id": id}: the activity copies the submission into the column.
     decisions: dict[str, dict[str, object]] = Field(default_factory=dict)
     events: list[ChronologyEvent] = Field(default_factory=list)
+    # Counts the workflow's records, 1, 2, ...: records scheduled in one workflow task run at once, and the
+    # stage and deadlines of the latest must win whichever commits last. None from workers before it.
+    version: int | None = None
 
 
 class LetterRequest(_Model):
