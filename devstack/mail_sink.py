@@ -158,6 +158,9 @@ class MailSink:
         self.on_mail_from = on_mail_from
         self.on_kept = on_kept
         self._controller: Controller | None = None
+        # Parsed messages by file name: a kept file is never rewritten (it arrives whole by rename), and
+        # parsing every message again on each look grows slow once a sink holds hundreds with PDFs.
+        self._parsed: dict[str, EmailMessage] = {}
 
     def start(self) -> None:
         # aiosmtpd logs senders and recipients at INFO; personal data stays out of our logs.
@@ -188,7 +191,16 @@ class MailSink:
 
     def messages(self) -> list[EmailMessage]:
         """Every kept message, parsed, oldest first."""
-        return [parse_message(path.read_bytes()) for path in self.paths()]
+        messages = []
+        for path in self.paths():
+            message = self._parsed.get(path.name)
+            if message is None:
+                try:
+                    message = self._parsed[path.name] = parse_message(path.read_bytes())
+                except FileNotFoundError:  # removed (clear()) since it was listed
+                    continue
+            messages.append(message)
+        return messages
 
     def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """The messages once there are at least `count` of them; AssertionError after `timeout` s."""
@@ -204,6 +216,7 @@ class MailSink:
     def clear(self) -> None:
         for path in self.paths():
             path.unlink(missing_ok=True)
+        self._parsed.clear()
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser
+from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,6 +23,7 @@ from api.deps import now_utc, today_in_london
 from api.main import create_app
 from core.config import get_settings
 from core.localities import load_policies
+from db.models import Case
 from db.seed import seed_development_staff
 from db.session import engine_for, migrate, session_factory
 from devstack.mail_sink import MailSink
@@ -98,6 +100,26 @@ async def service(
                 sessions=sessions,
                 app=app,
             )
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def end_cases_left_open(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Cases a test of the shared service leaves open are ended when it is over. On the shared time-skipping
+    server every open case's timers fire whenever a later test skips time, sending update letters and
+    reminders nobody reads: the suite would slow down with every case left behind."""
+    if "service" not in request.fixturenames:
+        yield
+        return
+    service: CaseService = request.getfixturevalue("service")
+    with service.sessions() as session:
+        before = session.scalar(select(func.max(Case.id))) or 0
+    yield
+    with service.sessions() as session:
+        left_open = list(
+            session.scalars(select(Case.reference).where(Case.id > before, Case.stage != "closed"))
+        )
+    for reference in left_open:
+        await support.end_case_when_idle(service.env.client, reference)
 
 
 @pytest_asyncio.fixture(scope="session")

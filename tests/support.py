@@ -29,9 +29,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.enums.v1 import WorkflowExecutionStatus as WorkflowExecutionStatusProto
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from core.codec import data_converter_for
@@ -304,6 +308,77 @@ class CaseService:
             case = session.scalar(select(Case).where(Case.reference == reference))
             assert case is not None
             return case
+
+
+_ACTIVITY_ENDED = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
+_WORKFLOW_TASK_ENDED = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
+
+
+async def _idle(client: Client, workflow_id: str) -> bool:
+    """Whether the workflow has no workflow task and no activity in flight, as its history tells: every
+    task scheduled has ended."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        # The raw answer: the SDK's describe() decodes search attributes, and a cleared datetime one
+        # (NextDeadline) comes back from the test server as something it cannot read.
+        description = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+            )
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return True
+        raise
+    if (
+        description.workflow_execution_info.status
+        != WorkflowExecutionStatusProto.WORKFLOW_EXECUTION_STATUS_RUNNING
+    ):
+        return True
+    activities: set[int] = set()
+    workflow_task = False
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities.add(event.event_id)
+        elif event.event_type in _ACTIVITY_ENDED:
+            activities.discard(getattr(event, _ACTIVITY_ENDED[event.event_type]).scheduled_event_id)
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            workflow_task = True
+        elif event.event_type in _WORKFLOW_TASK_ENDED:
+            workflow_task = False
+    if activities or workflow_task or description.pending_activities:
+        return False
+    return True
+
+
+async def end_case_when_idle(client: Client, reference: str, patience: float = 10.0) -> None:
+    """Terminate a case's workflow (and so its appeal) once nothing of it is in flight; left running if it
+    never settles within `patience` seconds.
+
+    Only when idle: the time-skipping test server keeps a lock for a workflow task or activity that was in
+    flight when its workflow ended, and then never skips time again (temporalio/sdk-java#1138).
+    """
+    workflow_id = f"Case:{reference}"
+    deadline = time.monotonic() + patience
+    # The appeal, a child workflow, ends with its case (ParentClosePolicy.TERMINATE): it must be idle too.
+    while not (await _idle(client, workflow_id) and await _idle(client, f"Appeal:{reference}")):
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.05)
+    try:
+        await client.get_workflow_handle(workflow_id).terminate("the test is over")
+    except RPCError as error:
+        if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):  # closed
+            raise
 
 
 def test_settings(tmp_path: Path, mail: MailSink) -> Settings:
