@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -156,12 +157,30 @@ _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _leave_with_parent(parent: int) -> None:
+    """In each PDF process: exit once the process that started it is gone. A worker killed outright (or a
+    test process ending without `atexit`) never shuts its pool down, and its PDF processes would otherwise
+    wait on their queue for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="leave-with-parent", daemon=True).start()
+
+
 def _pdf_pool() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
             # "spawn": a fresh interpreter, not a fork of a process that runs threads.
-            _pool = ProcessPoolExecutor(_PDF_PROCESSES, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                _PDF_PROCESSES,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_leave_with_parent,
+                initargs=(os.getpid(),),
+            )
         return _pool
 
 

@@ -16,6 +16,9 @@ import html
 import io
 import logging
 import re
+import subprocess
+import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -538,3 +541,39 @@ async def test_chair_downloads_the_bundle_as_one_pdf_with_contents(pages: Pages)
     async with pages.browser() as stranger:
         refused = await stranger.get("/appeal/chair/bundle.pdf")
     assert refused.status_code == 401 and not refused.content.startswith(b"%PDF")
+
+
+# ---- the PDF processes end with the process that started them ---------------------------------------
+
+_STARTS_POOL_THEN_DIES = """
+import os, sys
+from activities.letter_pdf import _pdf_pool, pdf_of
+pdf_of("<html><body><p>A letter.</p></body></html>")
+print(" ".join(str(p) for p in _pdf_pool()._processes), flush=True)
+os._exit(0)  # as a killed worker leaves: no atexit, the pool never shut down
+"""
+
+
+def test_pdf_processes_exit_when_their_worker_dies_without_shutting_them_down() -> None:
+    started = subprocess.run(
+        [sys.executable, "-c", _STARTS_POOL_THEN_DIES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    children = [int(pid) for pid in started.stdout.split()]
+    assert children, started.stderr
+    deadline = time.monotonic() + 15
+    while (alive := [pid for pid in children if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, f"PDF processes {alive} outlived their parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
