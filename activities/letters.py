@@ -48,6 +48,23 @@ def _waiting_for(case: Case, code: str) -> list[str]:
     )
 
 
+def letter_attachments(session: Session, message: OutboxMessage) -> list[MailAttachment]:
+    """The mailer's attachments hook for letters: an emailed letter carries its PDF as kept with the case
+    (none for letters from before PDFs). The letter is the one whose `outbox_key` is the message's, so a
+    letter sent again by staff (api.letter_resend) carries it too."""
+    if message.purpose not in LETTER_NAMES or message.case_reference is None:
+        return []
+    letter = session.scalar(
+        select(Letter)
+        .join(Case, Case.id == Letter.case_id)
+        .where(Case.reference == message.case_reference, Letter.outbox_key == message.idempotency_key)
+    )
+    if letter is None or letter.pdf is None:
+        return []
+    filename = attachment_filename(message.case_reference, letter.code, letter.sequence)
+    return [MailAttachment(filename=filename, content_type="application/pdf", content=letter.pdf)]
+
+
 class Letters(CaseFiles):
     """Letters to the applicant."""
 
@@ -187,18 +204,7 @@ class Letters(CaseFiles):
         return {"link": link, "ask_url": f"{base}/case/new-link" if has_email else None}
 
     def _mail_attachments(self, session: Session, message: OutboxMessage) -> list[MailAttachment]:
-        """An emailed letter carries its PDF as kept with the case (none for letters from before PDFs)."""
-        if message.purpose not in LETTER_NAMES or message.case_reference is None:
-            return []
-        letter = session.scalar(
-            select(Letter)
-            .join(Case, Case.id == Letter.case_id)
-            .where(Case.reference == message.case_reference, Letter.outbox_key == message.idempotency_key)
-        )
-        if letter is None or letter.pdf is None:
-            return []
-        filename = attachment_filename(message.case_reference, letter.code, letter.sequence)
-        return [MailAttachment(filename=filename, content_type="application/pdf", content=letter.pdf)]
+        return letter_attachments(session, message)
 
     def _copy_to_spoc(self, request: LetterRequest, letter_id: int) -> str:
         """Tell the SPOC, once, that the letter went (the letter itself is on the case: no personal data

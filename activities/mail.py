@@ -7,9 +7,10 @@ the earlier attempt (the worker may have died in between), so it sends again wit
 which lets mail systems drop the copy, and counts it in `possible_duplicates`.
 
 A permanent failure (5xx, refused address) is not retried: the row is marked `failed` and the
-`on_permanent_failure` hook marks it on the case and queues a note to the SPOC. Agency links in a
-message body are removed from the outbox once the message is sent or has failed, so the database
-keeps only the links' hashes.
+`on_permanent_failure` hook marks it on the case and queues a note to the SPOC. Once staff have sent its
+letter again (api.letter_resend) the failed row is marked `resent`: kept, with its error, never sent.
+Agency links in a message body are removed from the outbox once the message is sent or has failed, so the
+database keeps only the links' hashes.
 
 Files attached to a message (a letter's PDF) are not copied into the outbox: the `attachments_for` hook
 gives them, from where they are kept, each time the message is built.
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 PERMANENT_FAILURE = "PermanentMailFailure"
 TEMPORARY_FAILURE = "TemporaryMailFailure"
+# The status of a failed message whose letter staff sent again (to another address, or by post): no longer
+# in the failed-mail lists, and never delivered itself.
+RESENT = "resent"
 
 # The secret part of an agency's, an appeal chair's, an appeal contact's or the applicant's link (see
 # domain.links).
@@ -252,15 +256,15 @@ class Mailer:
     # ---- outbox state, each in its own short transaction ------------------------------------
 
     def _claim(self, key: str) -> tuple[tuple[EmailMessage, dt.datetime] | None, list[str] | None]:
-        """((message, when it was recorded), None) to send it; (None, None) when it went already;
-        (None, notes to deliver) when it failed already."""
+        """((message, when it was recorded), None) to send it; (None, None) when it went already (or its
+        letter went again another way); (None, notes to deliver) when it failed already."""
         with self._sessions.begin() as session:
             row = session.scalar(
                 select(OutboxMessage).where(OutboxMessage.idempotency_key == key).with_for_update()
             )
             if row is None:
                 raise ApplicationError(f"no outbox message {key!r}", non_retryable=True)
-            if row.status == "sent":
+            if row.status in ("sent", RESENT):
                 return None, None
             if row.status == "failed":
                 return None, self._on_permanent_failure(session, row) if self._on_permanent_failure else []

@@ -30,7 +30,7 @@ from db.models import Case, OutboxMessage
 from workflows.models import CaseStage
 
 # Outbox statuses (activities/mail.py), each reported even at zero so a first failure shows as a change.
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "resent")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Requests no route matched: one label, so that probing random paths cannot create new series.
 UNMATCHED = "<unmatched>"

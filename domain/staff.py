@@ -41,6 +41,8 @@ class Permission(StrEnum):
     NAME_APPEAL_CHAIR = "name_appeal_chair"
     # Print the letters of applicants who asked for post and record the day they were posted.
     POST_LETTERS = "post_letters"
+    # Send a letter to the applicant whose email failed for good again: to a corrected address, or by post.
+    RESEND_LETTERS = "resend_letters"
     # Invite staff, change their roles and localities, deactivate them, issue and revoke their API keys.
     MANAGE_USERS = "manage_users"
 

@@ -1,5 +1,7 @@
 """The staff decisions that move a case on (agency answers by phone, information requests, the threshold
-decision, the review, the panel, withdrawal, appeals), each sent to the case's workflow as an update.
+decision, the review, the panel, withdrawal, appeals), each sent to the case's workflow as an update; and
+a failed letter to the applicant sent again (api.letter_resend: no workflow update, nothing personal in
+the workflow's history).
 
 Each is applied once per Idempotency-Key, and none waits longer than `case_updates.UPDATE_TIMEOUT`. What
 each decision checks, keeps and sends is in api.case_decisions, which the staff pages call too; this
@@ -20,8 +22,17 @@ from api.case_decisions import (
     DecisionRefused,
     InvalidDecision,
 )
-from api.deps import CaseAction, PoliciesDep, TodayDep, case_action
+from api.deps import (
+    CaseAction,
+    NowDep,
+    PoliciesDep,
+    SessionFactoryDep,
+    SettingsDep,
+    TodayDep,
+    case_action,
+)
 from api.errors import invalid
+from api.letter_resend import LetterResend, LetterResent, resend_letter
 from domain.decisions import (
     AgencyResponse,
     AppealOutcome,
@@ -222,3 +233,38 @@ async def appeal_outcome(
     action: Annotated[CaseAction, case_action(Permission.RECORD_APPEAL)],
 ) -> ActionResult:
     return await answered(action, case_decisions.appeal_outcome(action, outcome))
+
+
+@router.post(
+    "/{reference}/letters/resend",
+    response_model=LetterResent,
+    summary="Send a letter to the applicant whose email failed again: to a corrected address, or by post",
+    description=(
+        "For a letter (by `code` and `sequence`, as in the case's `letters`) whose email failed for good: "
+        "`send_by` `email` emails the same letter and its PDF to `to`, which becomes the applicant's address "
+        "for later letters; `send_by` `post` puts it in the print queue, and later letters go by post (only "
+        "when the case has the applicant's postal address: 422 otherwise). The failed email leaves the "
+        "failed-mail list (`status` `resent` in the outbox). A letter that did not fail answers 409."
+    ),
+)
+async def resend_failed_letter(
+    resend: LetterResend,
+    action: Annotated[CaseAction, case_action(Permission.RESEND_LETTERS)],
+    sessions: SessionFactoryDep,
+    policies: PoliciesDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> LetterResent:
+    return await answered(
+        action,
+        resend_letter(
+            sessions,
+            staff=action.staff,
+            reference=action.case.reference,
+            resend=resend,
+            idempotency_key=action.idempotency_key,
+            policy=policies[action.case.locality],
+            settings=settings,
+            now=now,
+        ),
+    )

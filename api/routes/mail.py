@@ -19,8 +19,10 @@ router = APIRouter(prefix="/api/mail", tags=["mail"])
     summary="Emails of your localities' cases that could not be delivered",
     description=(
         "Permanent failures (a refused address, a rejected message) are not retried. Each is also in its "
-        "case's chronology and `failed_mail`, and the SPOC was emailed about it. Letters to applicants "
-        "need another way to reach them; agency requests can be resent to a corrected address."
+        "case's chronology and `failed_mail`, and the SPOC was emailed about it. A letter to the applicant "
+        "can be sent again to a corrected address or by post (`POST /api/cases/{reference}/letters/resend`, "
+        "which takes its message off this list); an agency's request can be resent to a corrected address "
+        "(`.../information-requests/resend`)."
     ),
 )
 def failed_mail(staff: StaffDep, session: SessionDep) -> list[FailedMailView]:

@@ -12,8 +12,10 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from activities.letter_pdf import short_name
 from api.appeal.views import paragraphs
 from api.auth import Staff
+from api.letter_resend import failed_letters
 from api.staff import case_details
 from api.staff.case_details import PURPOSES, attachments_url, day, when
 from api.staff.dashboard import OPEN_REQUEST_STATES, STAGE_NAMES
@@ -114,7 +116,8 @@ _BEGINNINGS = {
         "The applicant may ask for an appeal until",
         "The appeal window ended",
     ),
-    ChronologyKind.LETTERS: ("Letter ", "Sending letter"),
+    # "The applicant's Letter 1 ... was sent again": a failed letter sent again by staff (api.letter_resend).
+    ChronologyKind.LETTERS: ("Letter ", "Sending letter", "The applicant's "),
     ChronologyKind.DEADLINES: (
         "Deadline ",
         "Waiting to ",
@@ -314,6 +317,10 @@ def available_actions(case: Case, staff: Staff) -> list[Action]:
         offered.append((Permission.RECORD_APPEAL, "Record the appeal's outcome", "appeal-outcome"))
     if stage != CaseStage.CLOSED.value and not appeal_running:
         offered.append((Permission.WITHDRAW, "Withdraw the application", "withdraw"))
+    # Open or closed: the applicant should have every letter.
+    for letter in failed_letters(case):
+        name = short_name(letter.code, letter.sequence)
+        offered.append((Permission.RESEND_LETTERS, f"Send {name} again", f"resend-letter?letter={letter.id}"))
     return [
         Action(text, f"{base}/{slug}") for permission, text, slug in offered if may(staff.role, permission)
     ]
@@ -399,6 +406,7 @@ def case_page(
         for entry in case.chronology
     ]
     counts = {k: sum(1 for entry in entries if entry.kind == k) for k in ChronologyKind}
+    resendable = failed_letters(case) if may(staff.role, Permission.RESEND_LETTERS) else []
     chosen = kind if kind in CHRONOLOGY_KINDS else ""
     return CasePage(
         view=view,
@@ -433,6 +441,9 @@ def case_page(
                 "status": letter.status,
                 "has_pdf": letter.pdf_sha256 is not None,
                 "posted_on": letter.posted_on,
+                "resend_href": f"/staff/cases/{quote(case.reference)}/resend-letter?letter={letter.id}"
+                if letter in resendable
+                else None,
             }
             for letter in case.letters
         ],

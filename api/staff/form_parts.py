@@ -35,12 +35,13 @@ OPEN_REQUEST_STATES = ("requested", "no_contact")
 @dataclass(frozen=True)
 class FormContext:
     """What a form is checked against: the case, its locality's policy, today, and the information request
-    the page was opened for (`?request=`), if any."""
+    (`?request=`) or the letter (`?letter=`, its id) the page was opened for, if any."""
 
     case: Case
     policy: LocalityPolicy
     today: dt.date
     request_key: str = ""
+    letter_id: str = ""
 
     def open_requests(self) -> list[InformationRequest]:
         return [r for r in self.case.information_requests if r.state in OPEN_REQUEST_STATES]
