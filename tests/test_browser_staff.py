@@ -13,9 +13,28 @@ Then: a decision that does not fit the case's stage, shown with why and changing
 locality's case, not found; a session left idle, and a user an admin deactivates on the users page, each
 sent to sign in.
 
-Each distinct staff page is checked with axe-core (no serious or critical violation) and for reflow at 320
-CSS px wide; the dashboard and the case page at 200% zoom as well. Staff whose sign-in is not what a test is
-about are signed in as the sign-in page would leave them: a session row and its cookie.
+Each distinct staff page (and state of one: a form showing its errors, a row added) is checked where it
+stands by `check_page`: axe-core with no serious or critical violation, and nothing to scroll sideways to,
+at 320 CSS px wide and at 200% zoom (the same page resized to 640 x 360 CSS px, the layout of a 1280 x 720
+window at 200%; `check_page` says why that is the same layout). The dashboard is opened once more with a
+real device scale factor of 2 (`check_zoomed`). Staff whose sign-in is not what a test is about are signed in
+as the sign-in page would leave them: a session row and its cookie.
+
+The staff pages checked so, and where:
+- here: signing in (the password, the security code), the dashboard and its search results, the case page
+  (threshold check; appeal window), recording an agency's answer (one request, from the case page's link),
+  the threshold decision, the review meeting, the impact statement and the panel's decision (each with its
+  errors or an added row), a letter as sent, the review meeting refused at the wrong stage, another
+  locality's case not found, signed out for being idle, the users page and a user's page;
+- test_browser_staff_zoom.py: every other staff page, one case taken through the stages they need: a new
+  security code, asking for a password reset, accepting an invitation, setting a new password, inviting a
+  user, the session timeout warning, recording an application, the print queue, the failed mail page,
+  sending an information request again, extending it, going ahead without it (a choice of requests), the
+  withdrawal, an earlier appeal's outcome, the request for appeal, the case page in appeal (with its
+  appeal and an undelivered email) and every appeal page (consent, naming the chair, withdrawing the
+  appeal, the chair's link sent again or extended, acknowledgement, the grounds, the panel, the outcome);
+- test_print_queue.py also checks the print queue with JavaScript off, at 320 CSS px.
+Downloads (PDFs, attachments) are not pages, and the figures pages are public, not staff pages.
 """
 
 from __future__ import annotations
@@ -28,7 +47,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from api.staff.passwords import DEVELOPMENT_PASSWORD
@@ -53,9 +72,12 @@ from tests.test_case_workflow import next_working_morning
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-NARROW = {"width": 320, "height": 640}
-# Browser zoom at 200%: a 1280 x 720 window lays pages out in 640 x 360 CSS px, two device pixels to each.
-ZOOMED = {"viewport": {"width": 640, "height": 360}, "device_scale_factor": 2}
+# WCAG 1.4.10 (reflow): 320 CSS px wide. Every page of these tests is opened in a viewport this size.
+NARROW: ViewportSize = {"width": 320, "height": 640}
+# Browser zoom at 200% (WCAG 1.4.4): a 1280 x 720 window lays pages out in 640 x 360 CSS px, two device
+# pixels to each CSS px. ZOOMED_LAYOUT is that layout's viewport; ZOOMED the whole of it, device pixels too.
+ZOOMED_LAYOUT: ViewportSize = {"width": 640, "height": 360}
+ZOOMED = {"viewport": ZOOMED_LAYOUT, "device_scale_factor": 2}
 SPOC_EMAIL = "dev.spoc.blaby@community-trigger.invalid"
 POLICE = "asb.casereview@leicestershire-police.example"
 ASB_TEAM = "asb@blaby.council.example"
@@ -67,9 +89,26 @@ SAVE = ".govuk-button-group button.govuk-button"
 
 
 async def check_page(page: Page) -> None:
-    """axe-core passes, and the page reflows in its viewport (320 CSS px in these tests)."""
+    """The page as it stands (no reload: a form showing its errors stays so) passes axe-core with no serious
+    or critical violation and has nothing to scroll sideways to, at 320 CSS px wide and at 200% zoom.
+
+    The page is open at 320 x 640 CSS px (NARROW): checked there, then resized to 640 x 360 (ZOOMED_LAYOUT),
+    checked again, and resized back to 320 x 640, in the same browser context. Resizing is 200% zoom of a
+    1280 x 720 window as far as layout goes: zoom divides the window's size in CSS px by the zoom factor
+    (media queries, percentages and the viewport units all see 640 x 360) and multiplies the device
+    pixels per CSS px (devicePixelRatio) by it, which changes only how densely the same layout is
+    rasterised. Only resolution media queries and srcset images could tell the two apart, and the staff
+    pages have neither; `check_zoomed` opens one page with a real device scale factor of 2 as well.
+    """
+    assert page.viewport_size == NARROW, f"{page.url} is open at {page.viewport_size}, not {NARROW}"
     await assert_accessible(page)
     await assert_no_horizontal_scrolling(page)
+    await page.set_viewport_size(ZOOMED_LAYOUT)
+    try:
+        await assert_accessible(page)
+        await assert_no_horizontal_scrolling(page)
+    finally:
+        await page.set_viewport_size(NARROW)
 
 
 async def type_into(page: Page, selector: str, text: str) -> None:
@@ -152,29 +191,38 @@ def add_staff(
         return user.id, name, token
 
 
+def staff_cookie(token: str, name: str = SESSION_COOKIE) -> dict[str, Any]:
+    """A staff cookie as the staff pages set it on the live server (HttpOnly, SameSite=Lax, path /staff):
+    the session's by default. Added to a context that holds one already, it takes that one's place."""
+    return {
+        "name": name,
+        "value": token,
+        "domain": "127.0.0.1",
+        "path": COOKIE_PATH,
+        "httpOnly": True,
+        "sameSite": "Lax",
+    }
+
+
 @asynccontextmanager
 async def signed_in_page(
     browser: Browser, live_server: str, token: str, **options: Any
 ) -> AsyncIterator[Page]:
     """A browser of its own holding the staff session cookie `token` (HttpOnly, path /staff)."""
     async with new_page(browser, live_server, **options) as page:
-        await page.context.add_cookies(
-            [
-                {
-                    "name": SESSION_COOKIE,
-                    "value": token,
-                    "domain": "127.0.0.1",
-                    "path": COOKIE_PATH,
-                    "httpOnly": True,
-                    "sameSite": "Lax",
-                }
-            ]
-        )
+        await page.context.add_cookies([staff_cookie(token)])  # type: ignore[list-item]  # the same keys
         yield page
 
 
 async def check_zoomed(browser: Browser, live_server: str, page: Page) -> None:
-    """The page open in `page` at 200% zoom, in a browser with the same cookies: it reflows and passes axe."""
+    """The page open in `page` at real 200% zoom: in a browser with the same cookies whose 640 x 360 CSS px
+    are 1280 x 720 device pixels (device_scale_factor 2), it reflows and passes axe.
+
+    `check_page` checks every page at 200% zoom's layout by resizing; this adds what resizing leaves out,
+    the device pixels, on one page. The staff pages share one layout and one set of stylesheets, none with
+    a resolution media query, and no image with a srcset: nothing of their layout depends on the device
+    pixel ratio, so one page (the dashboard) stands for all. Kept, not repeated: each page opened so costs
+    a browser context, a page load and a run of axe."""
     twin = await browser.new_context(base_url=live_server, **ZOOMED)
     twin.set_default_timeout(TIMEOUT_MS)
     try:
@@ -182,7 +230,9 @@ async def check_zoomed(browser: Browser, live_server: str, page: Page) -> None:
         view = await twin.new_page()
         await view.goto(page.url)
         assert view.url == page.url, f"{page.url} led elsewhere ({view.url}) at 200% zoom"
-        await check_page(view)
+        assert await view.evaluate("window.devicePixelRatio") == 2
+        await assert_accessible(view)
+        await assert_no_horizontal_scrolling(view)
     finally:
         await twin.close()
 
@@ -254,7 +304,6 @@ async def test_a_spoc_signs_in_and_runs_a_new_application_to_the_appeal_window_t
         await heading(page, f"Case {reference}")
         await expect(page.locator("#stage")).to_have_text("Threshold check")
         await check_page(page)
-        await check_zoomed(chromium, live_server, page)
 
         # ---- the agencies answer through their emailed links, and the SPOC reads their answers
         links = agency_links(service, reference)
