@@ -12,7 +12,8 @@ failed on at the end, so that one run names every page that fails.
 
 The pages: a new security code, asking for a password reset, accepting an invitation, setting a new
 password (both from their links), inviting a user (an admin), the session timeout warning, recording an
-application, the print queue and the failed mail page; for a case at the threshold check, sending an
+application, the print queue and the failed mail page, sending an applicant's letter again (a second
+case, whose applicant's address refuses mail); for a case at the threshold check, sending an
 information request again and extending it (for one request, as the case page and the failed mail page
 link to them), going ahead without one (a choice of the open requests), the withdrawal and an earlier
 appeal's outcome; in the appeal window, the request for appeal; in appeal, waiting for its chair, the case
@@ -42,7 +43,7 @@ from sqlalchemy import select
 
 from api.staff.codes import SIGN_IN_COOKIE, start_code_sign_in
 from api.staff.links import LinkPurpose, issue_link
-from db.models import StaffLocality, StaffUser
+from db.models import Case, Letter, StaffLocality, StaffUser
 from tests.browser import new_page, path_of
 from tests.support import CaseService, application
 from tests.test_appeals import chair_asked_for, request_appeal
@@ -51,6 +52,7 @@ from tests.test_browser_staff import NARROW, POLICE, SPOC_EMAIL, add_staff, chec
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 POLICE_KEY = "threshold:leicestershire-police"
+UNREACHABLE = "moved.away@example.test"
 POLICE_QUERY = "request=threshold%3Aleicestershire-police"
 # Every action page about a case's appeal (api/routes/staff_appeal_actions.py).
 APPEAL_PAGES = (
@@ -137,6 +139,22 @@ def posted_and_refused(case: dict[str, Any]) -> bool:
     )
 
 
+def letter_1_failed(case: dict[str, Any]) -> bool:
+    return any(letter["code"] == "letter-1" and letter["status"] == "failed" for letter in case["letters"])
+
+
+def letter_1_id(service: CaseService, reference: str) -> int:
+    with service.sessions() as session:
+        return int(
+            session.scalar(
+                select(Letter.id)
+                .join(Case, Case.id == Letter.case_id)
+                .where(Case.reference == reference, Letter.code == "letter-1")
+            )
+            or 0
+        )
+
+
 async def test_every_other_staff_page_passes_axe_and_reflows_at_320_px_and_at_200_percent_zoom(
     service: CaseService, live_server: str, chromium: Browser
 ) -> None:
@@ -146,13 +164,19 @@ async def test_every_other_staff_page_passes_axe_and_reflows_at_320_px_and_at_20
     invited_id = invited_user(service, now)
     body = application(today=await service.today(), contact_preference="post")
     # Only while this case's first emails go: no other case sends to the police without time passing.
-    service.mail.refuse |= {POLICE}
+    service.mail.refuse |= {POLICE, UNREACHABLE}
     try:
         # Applied for; the workflow sends its emails while the pages that need no case are checked.
         applied = await service.apply(body, key=uuid.uuid4().hex)
         assert applied.status_code == 201, applied.text
         reference = applied.json()["reference"]
         case_path = f"/staff/cases/{reference}"
+        # A second case, whose applicant's address refuses mail: its Letter 1 is to be sent again.
+        unreachable = application(today=await service.today())
+        unreachable["applicant"]["email"] = UNREACHABLE
+        applied = await service.apply(unreachable, key=uuid.uuid4().hex)
+        assert applied.status_code == 201, applied.text
+        unreachable_reference = applied.json()["reference"]
 
         async with new_page(chromium, live_server, viewport=NARROW) as page:
             visit = Visits(page)
@@ -176,12 +200,15 @@ async def test_every_other_staff_page_passes_axe_and_reflows_at_320_px_and_at_20
             await visit("/staff/session-timeout-warning")
             await visit("/staff/applications/new")
             await service.wait_for(reference, posted_and_refused)
-            service.mail.refuse -= {POLICE}
+            await service.wait_for(unreachable_reference, letter_1_failed)
+            service.mail.refuse -= {POLICE, UNREACHABLE}
             await visit("/staff/print-queue")
             await expect(page.locator(f"tbody a[href='{case_path}']")).not_to_have_count(0)  # Letter 1
             await visit("/staff/failed-mail")
             await expect(page.locator(f"tbody a[href='{case_path}/resend?{POLICE_QUERY}']")).to_have_count(1)
             await expect(page.locator("main")).to_contain_text(POLICE)
+            letter_id = letter_1_id(service, unreachable_reference)
+            await visit(f"/staff/cases/{unreachable_reference}/resend-letter?letter={letter_id}")
 
             # ---- the case at the threshold check: the information request pages (test_browser_staff
             # records an agency's answer from the case page's link, for one request: ?request=<key>)
@@ -212,4 +239,4 @@ async def test_every_other_staff_page_passes_axe_and_reflows_at_320_px_and_at_20
                 await visit(f"{case_path}/{slug}")
             visit.assert_all_passed()
     finally:
-        service.mail.refuse -= {POLICE}
+        service.mail.refuse -= {POLICE, UNREACHABLE}
