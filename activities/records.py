@@ -25,10 +25,12 @@ from workflows.models import AgencyAnswerRecord, CaseProgress, ChronologyEvent, 
 class CaseRecords(CaseFiles):
     """The case row, its chronology, and its information requests' state."""
 
-    def _case_row(self, session: Session, reference: str) -> Case:
+    def _case_row(self, session: Session, reference: str, lock: bool = False) -> Case:
         """The case's row alone: none of its letters, requests, chronology or appeal is read with it (they
-        are loaded with every `Case` otherwise), as a record touches only the row and what it adds."""
-        case = session.scalar(select(Case).where(Case.reference == reference).options(lazyload("*")))
+        are loaded with every `Case` otherwise), as a record touches only the row and what it adds. With
+        `lock`, locked until the transaction ends (PostgreSQL; SQLite has one writer at a time anyway)."""
+        query = select(Case).where(Case.reference == reference).options(lazyload("*"))
+        case = session.scalar(query.with_for_update() if lock else query)
         if case is None:
             raise ApplicationError(f"no case {reference}", type="UnknownCase", non_retryable=True)
         return case
@@ -36,7 +38,8 @@ class CaseRecords(CaseFiles):
     @activity.defn
     def record_progress(self, progress: CaseProgress) -> None:
         with self._sessions.begin() as session:
-            case = self._case_row(session, progress.reference)
+            # Locked: two records running at once must compare their numbers one after the other.
+            case = self._case_row(session, progress.reference, lock=True)
             # Two records scheduled together commit in either order: only the later one's stage and
             # deadlines stand (a decision or a chronology entry belongs to its own record, so it is kept).
             if progress.version is None or progress.version >= (case.record_version or 0):

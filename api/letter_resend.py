@@ -133,13 +133,28 @@ def _record(
     if earlier is not None:
         if earlier.kind != KIND or earlier.body != body:
             raise KeyReused("This key was already used for a different action or body: use a new key.")
-        return _outbox_key(reference, earlier.id) if resend.send_by == SendBy.EMAIL else None
+        if resend.send_by != SendBy.EMAIL:
+            return None
+        earlier_key = _outbox_key(reference, earlier.id)
+        status = session.scalar(
+            select(OutboxMessage.status).where(OutboxMessage.idempotency_key == earlier_key)
+        )
+        if status == "sending":
+            # The first sending of this form is talking to the mail server now: sending it a second time
+            # at once would email the applicant twice. This one answers "not delivered yet".
+            raise _BeingSent(earlier_key)
+        return earlier_key
     letter = _letter(case, resend)
     if letter is None:
         raise InvalidDecision("code", f"This case has no letter {resend.code} (number {resend.sequence})")
+    # Locked and read again: two people (or two keys) sending the same letter again at once take turns, and
+    # the second finds it no longer failed (PostgreSQL; SQLite has one writer at a time anyway).
+    session.refresh(letter, with_for_update=True)
     name = letter_name(letter.code, letter.sequence)
     failed = (
-        session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == letter.outbox_key))
+        session.scalar(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == letter.outbox_key).with_for_update()
+        )
         if letter.outbox_key
         else None
     )
@@ -193,6 +208,10 @@ def _record(
         detail=f"letter #{letter.id} ({letter.code}) by {resend.send_by.value}; outbox #{failed.id} resent",
     )
     return key
+
+
+class _BeingSent(Exception):
+    """The same resend, sent again while its first sending is still delivering the email."""
 
 
 def _letter(case: Case, resend: LetterResend) -> Letter | None:
@@ -327,17 +346,22 @@ async def resend_letter(
     mailer = Mailer(
         settings, sessions, on_permanent_failure=_letter_failed, attachments_for=letter_attachments
     )
-    key = await run_in_threadpool(
-        _recorded,
-        sessions,
-        staff=staff,
-        reference=reference,
-        resend=resend,
-        # Per staff member, so that two people who happen to choose the same key never share a result.
-        submission_key=update_id_for(KIND, str(staff.id), idempotency_key),
-        policy=policy,
-        mailer=mailer,
-        now=now,
-    )
+    try:
+        key = await run_in_threadpool(
+            _recorded,
+            sessions,
+            staff=staff,
+            reference=reference,
+            resend=resend,
+            # Per staff member, so that two people who happen to choose the same key never share a result.
+            submission_key=update_id_for(KIND, str(staff.id), idempotency_key),
+            policy=policy,
+            mailer=mailer,
+            now=now,
+        )
+    except _BeingSent:
+        return LetterResent(
+            code=resend.code, sequence=resend.sequence, send_by=resend.send_by, status="pending"
+        )
     status = "queued_for_printing" if key is None else await _deliver(sessions, mailer, key)
     return LetterResent(code=resend.code, sequence=resend.sequence, send_by=resend.send_by, status=status)

@@ -370,7 +370,13 @@ async def end_case_when_idle(client: Client, reference: str, patience: float = 1
     workflow_id = f"Case:{reference}"
     deadline = time.monotonic() + patience
     # The appeal, a child workflow, ends with its case (ParentClosePolicy.TERMINATE): it must be idle too.
-    while not (await _idle(client, workflow_id) and await _idle(client, f"Appeal:{reference}")):
+    # Idle twice in a row, a moment apart: a task that began between the two reads is seen by the second.
+    settled = 0
+    while settled < 2:
+        if await _idle(client, workflow_id) and await _idle(client, f"Appeal:{reference}"):
+            settled += 1
+        else:
+            settled = 0
         if time.monotonic() > deadline:
             return
         await asyncio.sleep(0.05)

@@ -284,9 +284,11 @@ async def send_letter_again(
     values = {**ResendLetterForm.read(fields), "form_key": form_key}
     offers = await run_in_threadpool(_letter_offers, session, case)
 
-    async def again(status_code: int, shown: Shown, detail: str) -> Response:
+    async def again(
+        status_code: int, shown: Shown, detail: str, action: str = "staff_action_refused"
+    ) -> Response:
         # Never what was typed: the address is personal data.
-        await audit(session, signed_in, "staff_action_refused", reference, f"{RESEND_LETTER}: {detail}")
+        await audit(session, signed_in, action, reference, f"{RESEND_LETTER}: {detail}")
         return _letter_form(signed_in, settings, context, offers, values, shown, status_code)
 
     checked = ResendLetterForm.check(values, context)
@@ -319,5 +321,8 @@ async def send_letter_again(
         return await again(409, Shown(refusal=error.message), "letter not failed")
     if resent.status == "pending":
         # `offers` still lists the letter, as it was before this form was sent: the form shows again.
-        return await again(503, Shown(unavailable=NOT_SENT_YET), "not delivered yet")
+        # Recorded (and audited as resend_letter), only not delivered yet: not a refusal.
+        return await again(
+            503, Shown(unavailable=NOT_SENT_YET), "recorded, not delivered yet", "resend_letter_pending"
+        )
     return redirect(f"{PAGE_PATH}?done={resent.status}&case={reference}")
