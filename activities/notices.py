@@ -110,26 +110,7 @@ class StaffNotices(CaseFiles):
         if case is None:
             return []
         policy = self._policy(case.locality)
-        event_key = f"mail-failed:{message.id}"
-        exists = session.scalar(
-            select(ChronologyEntry.id).where(
-                ChronologyEntry.case_id == case.id, ChronologyEntry.event_key == event_key
-            )
-        )
-        if exists is None:
-            session.add(
-                ChronologyEntry(
-                    case_id=case.id,
-                    event_key=event_key,
-                    # Temporal's time, so that it sorts with the workflow's own entries.
-                    at=activity_now(),
-                    actor="Community Trigger service",
-                    event=(
-                        f"Email '{message.purpose}' to {message.recipient} could not be delivered and "
-                        f"will not be retried: {message.last_error or 'refused'}."
-                    ),
-                )
-            )
+        note_mail_failed(session, case.id, message)
         for letter in case.letters:
             if letter.outbox_key == message.idempotency_key:
                 letter.status = "failed"
@@ -160,3 +141,27 @@ class StaffNotices(CaseFiles):
                 session, case, policy, key, "mail-failed", str(told.email), rendered, reply_to=False
             )
         return [key]
+
+
+def note_mail_failed(session: Session, case_id: int, message: OutboxMessage) -> None:
+    """The case's chronology entry for an email that failed for good, once (kept by the message's id)."""
+    event_key = f"mail-failed:{message.id}"
+    exists = session.scalar(
+        select(ChronologyEntry.id).where(
+            ChronologyEntry.case_id == case_id, ChronologyEntry.event_key == event_key
+        )
+    )
+    if exists is None:
+        session.add(
+            ChronologyEntry(
+                case_id=case_id,
+                event_key=event_key,
+                # Temporal's time in an activity, so that it sorts with the workflow's own entries.
+                at=activity_now(),
+                actor="Community Trigger service",
+                event=(
+                    f"Email '{message.purpose}' to {message.recipient} could not be delivered and "
+                    f"will not be retried: {message.last_error or 'refused'}."
+                ),
+            )
+        )

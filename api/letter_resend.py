@@ -29,7 +29,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.letter_pdf import letter_name
 from activities.letters import letter_attachments
-from activities.mail import PERMANENT_FAILURE, REDACTED_LINK, RESENT, Mailer, OutgoingEmail, activity_now
+from activities.mail import PERMANENT_FAILURE, REDACTED_LINK, RESENT, Mailer, OutgoingEmail
+from activities.notices import note_mail_failed
 from api.audit import add_audit
 from api.auth import Staff
 from api.case_decisions import DecisionRefused, InvalidDecision, KeyReused
@@ -285,25 +286,7 @@ def _letter_failed(session: Session, message: OutboxMessage) -> list[str]:
     No note to the SPOC: they are the one sending it, and see the outcome."""
     for letter in session.scalars(select(Letter).where(Letter.outbox_key == message.idempotency_key)):
         letter.status = "failed"
-        event_key = f"mail-failed:{message.id}"
-        known = session.scalar(
-            select(ChronologyEntry.id).where(
-                ChronologyEntry.case_id == letter.case_id, ChronologyEntry.event_key == event_key
-            )
-        )
-        if known is None:
-            session.add(
-                ChronologyEntry(
-                    case_id=letter.case_id,
-                    event_key=event_key,
-                    at=activity_now(),
-                    actor="Community Trigger service",
-                    event=(
-                        f"Email '{message.purpose}' to {message.recipient} could not be delivered and "
-                        f"will not be retried: {message.last_error or 'refused'}."
-                    ),
-                )
-            )
+        note_mail_failed(session, letter.case_id, message)
     return []
 
 

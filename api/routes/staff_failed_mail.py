@@ -134,14 +134,9 @@ def _letters_to_send_again(session: Session, messages: Sequence[OutboxMessage]) 
 
 
 def _forbidden(signed_in: SignedIn, settings: Settings, back: str, current: str) -> Response:
+    # The page names its own title ("You cannot do this").
     return staff_page(
-        "staff/actions/forbidden.html",
-        signed_in,
-        settings,
-        status_code=403,
-        current=current,
-        title=RESEND_TITLE,
-        case_url=back,
+        "staff/actions/forbidden.html", signed_in, settings, status_code=403, current=current, case_url=back
     )
 
 
