@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Header, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -34,16 +35,27 @@ from domain.staff import Permission
 # ---- settings, policies, the clock -------------------------------------------------------------
 
 
-def get_policies(settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, LocalityPolicy]:
+# The dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool,
+# and such a hop (a thread handing over the GIL) costs more than the work. Five fewer hops a request read
+# cases about 6% faster under 8 concurrent clients (one A/B run: small, near the noise). The policies are read once (lru_cache; the lifespan warms
+# it).
+
+
+async def app_settings(request: Request) -> Settings:
+    """`get_settings()` (cached), or what a test put in its place with `app.dependency_overrides`."""
+    return settings_of(request.app)
+
+
+async def get_policies(settings: Annotated[Settings, Depends(app_settings)]) -> dict[str, LocalityPolicy]:
     return policies_from(settings.localities_dir)
 
 
-def today_in_london() -> dt.date:
+async def today_in_london() -> dt.date:
     """Today's date in Europe/London; tests override it with `app.dependency_overrides`."""
     return dt.datetime.now(LONDON).date()
 
 
-def now_utc() -> dt.datetime:
+async def now_utc() -> dt.datetime:
     """The current instant (UTC, aware); tests override it with `app.dependency_overrides`."""
     return dt.datetime.now(dt.UTC)
 
@@ -56,7 +68,7 @@ def settings_of(app: Any) -> Settings:
     return settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 PoliciesDep = Annotated[dict[str, LocalityPolicy], Depends(get_policies)]
 TodayDep = Annotated[dt.date, Depends(today_in_london)]
 NowDep = Annotated[dt.datetime, Depends(now_utc)]
@@ -65,7 +77,7 @@ NowDep = Annotated[dt.datetime, Depends(now_utc)]
 # ---- the database and Temporal -----------------------------------------------------------------
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     """Sessions of the engine the lifespan created, for work that opens its own transactions (in a thread)."""
     return sessionmaker(request.app.state.engine, expire_on_commit=False)
 
@@ -73,16 +85,23 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 
 
-def get_session(sessions: SessionFactoryDep) -> Iterator[Session]:
-    """The request's session; the route commits what it writes."""
-    with sessions() as session:
+async def get_session(sessions: SessionFactoryDep) -> AsyncIterator[Session]:
+    """The request's session; the route commits what it writes. Opening a session does no I/O (it connects
+    at its first query, in the route's thread); closing it may, so that goes to the thread pool."""
+    session = sessions()
+    try:
         yield session
+    finally:
+        # Shielded, as FastAPI's own exit of a `def` dependency is: a cancelled request still gives its
+        # connection back.
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def temporal_client_or_none(request: Request) -> Client | None:
+async def temporal_client_or_none(request: Request) -> Client | None:
     """The process's Temporal client, or None while it is (re)connecting: for pages that explain that."""
     client: Client | None = request.app.state.temporal.client
     return client
@@ -91,7 +110,7 @@ def temporal_client_or_none(request: Request) -> Client | None:
 MaybeTemporalDep = Annotated[Client | None, Depends(temporal_client_or_none)]
 
 
-def temporal_client(client: MaybeTemporalDep) -> Client:
+async def temporal_client(client: MaybeTemporalDep) -> Client:
     if client is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
