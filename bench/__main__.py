@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections, of {', '.join(SECTIONS)}")
-    parser.add_argument("--no-postgres", action="store_true", help="the dashboard on SQLite only")
+    parser.add_argument("--no-postgres", action="store_true", help="the dashboard and the API on SQLite only")
     parser.add_argument("--cases", type=int, help="cases in the dashboard's database (100,000)")
     parser.add_argument("--memory-cases", help="open cases at which to read the worker's memory (1000,10000)")
     parser.add_argument("--lifecycles", type=int, help="full case lifecycles run at once (40)")
@@ -59,7 +59,14 @@ def main(argv: list[str]) -> int:
         elif section == "rates":
             asyncio.run(rates.run(verdicts, engine_count=lifecycles, lifecycle_count=lifecycles))
         elif section == "api":
-            asyncio.run(latency.run(verdicts, cases=8 if quick else 40, repeats=2 if quick else 10))
+            asyncio.run(
+                latency.run(
+                    verdicts,
+                    cases=8 if quick else 40,
+                    repeats=2 if quick else 10,
+                    postgres=not (quick or arguments.no_postgres),
+                )
+            )
         elif section == "memory":
             asyncio.run(memory.run(verdicts, sizes=memory_cases))
     ok = verdicts.summary()

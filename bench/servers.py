@@ -34,14 +34,20 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def service_stack(folder: Path) -> AsyncIterator[Stack]:
-    """A Temporal dev server, the SMTP sink, a migrated and seeded SQLite database and `python worker.py`."""
+async def service_stack(folder: Path, database_url: str | None = None) -> AsyncIterator[Stack]:
+    """A Temporal dev server, the SMTP sink, a migrated and seeded database and `python worker.py`.
+
+    The database is a SQLite file in `folder` (`make run`'s default), or the one at `database_url` (an
+    empty PostgreSQL database, say): the worker, and the API started with `api_environment`, use it.
+    """
     env = await start_dev_server()
     sink = MailSink(folder / "mail", port=0)
     sink.start()
     worker: WorkerProcess | None = None
     try:
         settings = support.test_settings(folder, sink)
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": database_url})
         migrate(settings.database_url)
         seed_development_staff(settings)
         worker = WorkerProcess(settings, env, folder / "worker.log", production_timings=True).start()
