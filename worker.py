@@ -1,5 +1,5 @@
-"""The Temporal worker: runs case workflows, the weekly bank-holiday check, the yearly figures' email, and
-their activities.
+"""The Temporal worker: runs case workflows, the weekly bank-holiday check, the yearly figures' email, the
+outbox sweep, and their activities.
 
 Start it with `python worker.py`. On SIGTERM or Ctrl-C it stops taking new work and lets the activities
 already running (an SMTP send, say) finish for up to `WORKER_SHUTDOWN_SECONDS` before cancelling them;
@@ -28,11 +28,12 @@ from db.session import migrate
 from workflows.appeal import AppealWorkflow
 from workflows.calendar_check import CalendarCheckWorkflow, ensure_calendar_check_schedule
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
+from workflows.outbox_sweep import OutboxSweepWorkflow, ensure_outbox_sweep_schedule
 from workflows.yearly_figures import YearlyFiguresWorkflow, ensure_yearly_figures_schedule
 
 log = logging.getLogger("worker")
 
-WORKFLOWS = [CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow, YearlyFiguresWorkflow]
+WORKFLOWS = [CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow, YearlyFiguresWorkflow, OutboxSweepWorkflow]
 # Cases kept in memory between their tasks: about 0.6 MiB each (`make bench`: 787 MiB resident with 1,000
 # cached), so 500 keep the worker near 500 MiB however many cases are open. A case waits days between its
 # tasks; one evicted is replayed from its history at its next task (a tenth of a second or so).
@@ -95,6 +96,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             log.info("created the weekly bank-holiday check schedule")
         if await ensure_yearly_figures_schedule(client, settings.temporal_task_queue):
             log.info("created the yearly figures schedule")
+        if await ensure_outbox_sweep_schedule(client, settings.temporal_task_queue):
+            log.info("created the outbox sweep schedule (every 5 minutes)")
         # Database activities are synchronous (SQLAlchemy) and run on this pool.
         with ThreadPoolExecutor(max_workers=16) as executor:
             worker = build_worker(settings, client, executor)

@@ -14,6 +14,10 @@ database keeps only the links' hashes.
 
 Files attached to a message (a letter's PDF) are not copied into the outbox: the `attachments_for` hook
 gives them, from where they are kept, each time the message is built.
+
+Each attempt stamps `last_attempt_at`. A caller that may only send a message still in a given state (the
+outbox sweep, which must never race the request sending it) passes `claim_if`: checked on the locked row,
+in the transaction that would claim it; when it fails, the message is left as it is.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ TEMPORARY_FAILURE = "TemporaryMailFailure"
 # The status of a failed message whose letter staff sent again (to another address, or by post): no longer
 # in the failed-mail lists, and never delivered itself.
 RESENT = "resent"
+# What `deliver` answers when its `claim_if` refused the message: nothing was sent, nothing changed.
+LEFT_ALONE = "left-alone"
 
 # The secret part of an agency's, an appeal chair's, an appeal contact's or the applicant's link (see
 # domain.links).
@@ -68,6 +74,8 @@ class MailAttachment:
 
 # Given the message about to be sent, in the transaction that claims it; returns the files it carries.
 AttachmentHook = Callable[[Session, OutboxMessage], list[MailAttachment]]
+# Given the locked message, before it is claimed: whether this caller may claim it now.
+ClaimCondition = Callable[[OutboxMessage], bool]
 
 
 def redact_links(body: str) -> str:
@@ -165,12 +173,15 @@ class Mailer:
         except IntegrityError:
             pass  # the other attempt recorded it first
 
-    async def deliver(self, idempotency_key: str) -> str:
-        """Send the outbox message once; returns its status. Raises for Temporal to retry or give up."""
+    async def deliver(self, idempotency_key: str, *, claim_if: ClaimCondition | None = None) -> str:
+        """Send the outbox message once; returns its status (LEFT_ALONE when `claim_if` refused it). Raises
+        for Temporal to retry or give up."""
         if activity.in_activity():
             activity.heartbeat()  # alive: one attempt may send several emails
         try:
-            claimed, notes = await asyncio.to_thread(self._claim, idempotency_key)
+            claimed, notes = await asyncio.to_thread(self._claim, idempotency_key, claim_if)
+        except _LeftAlone:
+            return LEFT_ALONE
         except Unbuildable as error:
             # Not the mail server's fault and no retry will mend it (a stored address that is not one
             # mailbox, say): fail for good, so the message is in the failed-mail list and the SPOC told.
@@ -255,15 +266,20 @@ class Mailer:
 
     # ---- outbox state, each in its own short transaction ------------------------------------
 
-    def _claim(self, key: str) -> tuple[tuple[EmailMessage, dt.datetime] | None, list[str] | None]:
-        """((message, when it was recorded), None) to send it; (None, None) when it went already (or its
-        letter went again another way); (None, notes to deliver) when it failed already."""
+    def _claim(
+        self, key: str, claim_if: ClaimCondition | None = None
+    ) -> tuple[tuple[EmailMessage, dt.datetime] | None, list[str] | None]:
+        """((message, when it was first tried), None) to send it; (None, None) when it went already (or its
+        letter went again another way); (None, notes to deliver) when it failed already. Raises _LeftAlone
+        when `claim_if` refuses it."""
         with self._sessions.begin() as session:
             row = session.scalar(
                 select(OutboxMessage).where(OutboxMessage.idempotency_key == key).with_for_update()
             )
             if row is None:
                 raise ApplicationError(f"no outbox message {key!r}", non_retryable=True)
+            if claim_if is not None and not claim_if(row):
+                raise _LeftAlone
             if row.status in ("sent", RESENT):
                 return None, None
             if row.status == "failed":
@@ -277,8 +293,9 @@ class Mailer:
                 row.possible_duplicates += 1
             row.status = "sending"
             row.attempts += 1
+            row.last_attempt_at = activity_now()
             if row.first_attempt_at is None:
-                row.first_attempt_at = activity_now()
+                row.first_attempt_at = row.last_attempt_at
             return (message, row.first_attempt_at), None
 
     def _mark_sent(self, key: str) -> None:
@@ -346,6 +363,10 @@ async def _heartbeating() -> AsyncIterator[None]:
 
 class Unbuildable(Exception):
     """An outbox message that cannot be made into an email (its reason names no address)."""
+
+
+class _LeftAlone(Exception):
+    """The caller's `claim_if` refused the message: the claim's transaction ends with nothing changed."""
 
 
 def _one_mailbox(address: str, what: str) -> str:

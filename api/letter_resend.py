@@ -8,7 +8,8 @@ how they want letters: later letters read them there, activities.letters), the n
 letter's place in the print queue, the failed message marked `resent` (kept, with its error, out of the
 failed-mail lists), a chronology entry and an audit entry without the address. The case's workflow is not
 told: nothing of the address goes into its history. The email is then delivered at once, as the API's own
-emails are (the applicant's new link, the SPOC's notice of added information).
+emails are (the applicant's new link, the SPOC's notice of added information); when it cannot be, the
+outbox sweep (activities.outbox_sweep) delivers it later, the same way (activities.api_mail).
 
 Sent twice with the same key, it is recorded once (and its email, if not yet delivered, tried again).
 """
@@ -22,15 +23,14 @@ from typing import Annotated, Any
 
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.exceptions import ApplicationError
 
+from activities.api_mail import deliver_resent_letter, resent_letter_key, resent_letter_mailer
 from activities.letter_pdf import letter_name
-from activities.letters import letter_attachments
 from activities.mail import PERMANENT_FAILURE, REDACTED_LINK, RESENT, Mailer, OutgoingEmail
-from activities.notices import note_mail_failed
 from api.audit import add_audit
 from api.auth import Staff
 from api.case_decisions import DecisionRefused, InvalidDecision, KeyReused
@@ -136,7 +136,7 @@ def _record(
             raise KeyReused("This key was already used for a different action or body: use a new key.")
         if resend.send_by != SendBy.EMAIL:
             return None
-        earlier_key = _outbox_key(reference, earlier.id)
+        earlier_key = resent_letter_key(reference, earlier.id)
         status = session.scalar(
             select(OutboxMessage.status).where(OutboxMessage.idempotency_key == earlier_key)
         )
@@ -177,7 +177,7 @@ def _record(
     key: str | None = None
     if resend.send_by == SendBy.EMAIL:
         assert resend.to is not None  # the model's rule
-        key = _outbox_key(reference, submission.id)
+        key = resent_letter_key(reference, submission.id)
         mailer.record(_again(session, case, policy, failed, letter, key, str(resend.to), now), session)
         application["applicant"] = {**(application.get("applicant") or {}), "email": str(resend.to)}
         letter.outbox_key, letter.status = key, "sending"
@@ -220,10 +220,6 @@ def _letter(case: Case, resend: LetterResend) -> Letter | None:
         letter for letter in case.letters if (letter.code, letter.sequence) == (resend.code, resend.sequence)
     )
     return next(found, None)
-
-
-def _outbox_key(reference: str, submission_id: int) -> str:
-    return f"{reference}:letter-resent:{submission_id}"
 
 
 def _again(
@@ -280,27 +276,10 @@ def _recorded(sessions: sessionmaker[Session], **arguments: Any) -> str | None:
 # ---- delivering it --------------------------------------------------------------------------------
 
 
-def _letter_failed(session: Session, message: OutboxMessage) -> list[str]:
-    """The mailer's hook when the corrected address fails for good too: the letter is failed again (so it
-    can be sent again once more), with the chronology entry the worker's hook writes (activities.notices).
-    No note to the SPOC: they are the one sending it, and see the outcome."""
-    for letter in session.scalars(select(Letter).where(Letter.outbox_key == message.idempotency_key)):
-        letter.status = "failed"
-        note_mail_failed(session, letter.case_id, message)
-    return []
-
-
-def _mark_sent(sessions: sessionmaker[Session], key: str) -> None:
-    with sessions.begin() as session:
-        session.execute(
-            update(Letter).where(Letter.outbox_key == key, Letter.status == "sending").values(status="sent")
-        )
-
-
 async def _deliver(sessions: sessionmaker[Session], mailer: Mailer, key: str) -> str:
     """Deliver the letter's email now: its status afterwards (sent, failed, or pending in the outbox)."""
     try:
-        await mailer.deliver(key)
+        await deliver_resent_letter(sessions, mailer, key)
     except ApplicationError as error:
         if error.type == PERMANENT_FAILURE:
             return "failed"
@@ -309,7 +288,6 @@ async def _deliver(sessions: sessionmaker[Session], mailer: Mailer, key: str) ->
     except Exception as error:  # recorded all the same; the message stays in the outbox
         log.warning("a letter sent again could not be delivered yet: %s", type(error).__name__)
         return "pending"
-    await run_in_threadpool(_mark_sent, sessions, key)
     return "sent"
 
 
@@ -326,9 +304,7 @@ async def resend_letter(
 ) -> LetterResent:
     """Send the letter again as `resend` says (see the module's docstring); raises `InvalidDecision`,
     `DecisionRefused` or `KeyReused` (api.case_decisions) with nothing written."""
-    mailer = Mailer(
-        settings, sessions, on_permanent_failure=_letter_failed, attachments_for=letter_attachments
-    )
+    mailer = resent_letter_mailer(settings, sessions)
     try:
         key = await run_in_threadpool(
             _recorded,

@@ -406,6 +406,10 @@ class OutboxMessage(Base):
     # When sending was first tried: temporary failures are retried for a while from then, not from
     # `created_at` (a message may wait behind others in the same activity).
     first_attempt_at: Mapped[dt.datetime | None]
+    # When sending was last tried (every attempt sets it): the outbox sweep (activities.outbox_sweep) leaves
+    # a message alone while the request that recorded it may still be sending it, and `first_attempt_at`
+    # cannot tell a message tried again a moment ago from one tried once, long ago.
+    last_attempt_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
 
 

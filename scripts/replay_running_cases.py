@@ -22,18 +22,26 @@ from core.temporal import connect
 from workflows.appeal import AppealWorkflow
 from workflows.calendar_check import CalendarCheckWorkflow
 from workflows.case import WORKFLOW_RUNNER, CaseWorkflow
+from workflows.outbox_sweep import OutboxSweepWorkflow
 from workflows.yearly_figures import YearlyFiguresWorkflow
 
 RUNNING = (
     '(WorkflowType="CaseWorkflow" OR WorkflowType="AppealWorkflow" OR WorkflowType="CalendarCheckWorkflow" '
-    'OR WorkflowType="YearlyFiguresWorkflow") AND ExecutionStatus="Running"'
+    'OR WorkflowType="YearlyFiguresWorkflow" OR WorkflowType="OutboxSweepWorkflow") '
+    'AND ExecutionStatus="Running"'
 )
 
 
 async def replay_running(client: Client, query: str = RUNNING) -> int:
     """Replay the workflows the query finds; 0 if all replay, 1 if any would fail (each is printed)."""
     replayer = Replayer(
-        workflows=[CaseWorkflow, AppealWorkflow, CalendarCheckWorkflow, YearlyFiguresWorkflow],
+        workflows=[
+            CaseWorkflow,
+            AppealWorkflow,
+            CalendarCheckWorkflow,
+            YearlyFiguresWorkflow,
+            OutboxSweepWorkflow,
+        ],
         # The client's own: pydantic JSON through the payload codec (core/codec.py).
         data_converter=client.data_converter,
         workflow_runner=WORKFLOW_RUNNER,

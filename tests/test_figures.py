@@ -25,6 +25,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, expect
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import ScheduleOverlapPolicy
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -59,6 +60,7 @@ from tests.stack import start_dev_server
 from tests.support import CaseService
 from workflows.calendar_check import CALENDAR_CHECK_SCHEDULE_ID
 from workflows.case import WORKFLOW_RUNNER
+from workflows.outbox_sweep import OUTBOX_SWEEP_SCHEDULE_ID
 from workflows.yearly_figures import (
     YEARLY_FIGURES_SCHEDULE_ID,
     YearlyFiguresResult,
@@ -621,6 +623,23 @@ async def test_the_worker_creates_the_yearly_figures_schedule(tmp_path: Path) ->
             assert getattr(action, "task_queue", None) == settings.temporal_task_queue
             # Beside the weekly bank-holiday check, which it leaves as it was.
             await env.client.get_schedule_handle(CALENDAR_CHECK_SCHEDULE_ID).describe()
+            # And the outbox sweep's (created after this one): every 5 minutes, skipped while one runs.
+            sweep_handle = env.client.get_schedule_handle(OUTBOX_SWEEP_SCHEDULE_ID)
+            for _ in range(200):
+                try:
+                    sweep = (await sweep_handle.describe()).schedule
+                    break
+                except RPCError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the worker did not create the outbox sweep schedule")
+            assert [interval.every for interval in sweep.spec.intervals] == [dt.timedelta(minutes=5)]
+            assert sweep.policy.overlap == ScheduleOverlapPolicy.SKIP
+            assert getattr(sweep.action, "workflow", None) == "OutboxSweepWorkflow"
+            assert getattr(sweep.action, "task_queue", None) == settings.temporal_task_queue
+            assert not await worker_module.ensure_outbox_sweep_schedule(
+                env.client, settings.temporal_task_queue
+            )
             # Started a second time, the worker keeps the schedule it finds.
             assert not await worker_module.ensure_yearly_figures_schedule(
                 env.client, settings.temporal_task_queue

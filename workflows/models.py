@@ -418,3 +418,20 @@ class CalendarCheckResult(_Model):
     unchanged: int
     # Cases the update could not reach (closed meanwhile, or not answering): tried again next week.
     not_reached: int
+
+
+class OutboxSweepResult(_Model):
+    """What one outbox sweep did with the API's emails that their requests could not send: counts only
+    (whom they were to, and what they said, stay in the outbox)."""
+
+    # Stalled when the sweep looked (at most a sweep's limit of them, oldest first).
+    stalled: int = 0
+    sent: int = 0
+    # A temporary failure again: left for the next sweep.
+    not_yet: int = 0
+    # Failed for good (refused, or tried for too long): in the failed-mail list.
+    failed: int = 0
+    # Sent, or being sent, by someone else by the time the sweep came to it: not touched.
+    left_alone: int = 0
+    # Anything else (the database away, say): tried again by the next sweep.
+    errors: int = 0

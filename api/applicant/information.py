@@ -4,7 +4,8 @@ send), and recording it in one transaction: the submission (its words), its file
 an audit entry without the words, and the SPOC's notice in the outbox (no personal data in it).
 
 The case's course and deadlines do not change, so its workflow is not told: nothing of it goes into a
-workflow's history. The outbox keeps the notice until it is sent.
+workflow's history. The outbox keeps the notice until it is sent, by the request (api.routes.case_information)
+or, when that could not, by the outbox sweep (activities.outbox_sweep).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.api_mail import INFORMATION_NOTICE_PURPOSE, information_notice_key
 from activities.mail import Mailer, OutgoingEmail
 from activities.rendering import Renderer
 from api.agency.uploads import MAX_FILE_BYTES, CheckedFile, Upload, check_attachments, read_form_with_files
@@ -33,8 +35,6 @@ from db.models import Attachment, Case, ChronologyEntry, Submission
 from domain.policy import LocalityPolicy
 
 KIND = APPLICANT_INFORMATION
-# The outbox purpose of the SPOC's notice.
-NOTICE_PURPOSE = "applicant-information"
 TEXT_LIMIT = 10000
 # A stolen link should not be able to fill the case (and the SPOC's inbox) with files: beyond this many
 # additions in a day the applicant is asked to email the team instead.
@@ -126,10 +126,6 @@ class Recorded:
     notice_key: str | None = None
 
 
-def notice_key(reference: str, submission_id: int) -> str:
-    return f"{reference}:{NOTICE_PURPOSE}:{submission_id}"
-
-
 def chronology_event(information: NewInformation) -> str:
     """What the chronology says: that the applicant added something, never their words."""
     if information.document is None:
@@ -184,7 +180,7 @@ def _record(
     if existing is not None:
         if existing.kind != KIND or existing.body != body:
             return Recorded(Outcome.CHANGED)
-        return Recorded(Outcome.REPEATED, notice_key(case.reference, existing.id))
+        return Recorded(Outcome.REPEATED, information_notice_key(case.reference, existing.id))
     # Checked here, not only on the page: the case may have closed since the form was shown.
     if case.stage == "closed":
         return Recorded(Outcome.CLOSED)
@@ -241,7 +237,7 @@ def _record(
         case_reference=case.reference,
         detail=f"submission #{submission.id}; {'a document' if document is not None else 'no document'}",
     )
-    key_of_notice = notice_key(case.reference, submission.id)
+    key_of_notice = information_notice_key(case.reference, submission.id)
     mailer.record(_notice(case, policy, case_url, key_of_notice, with_document=document is not None), session)
     return Recorded(Outcome.ADDED, key_of_notice)
 
@@ -263,7 +259,7 @@ def _notice(
     return OutgoingEmail(
         idempotency_key=key,
         case_reference=case.reference,
-        purpose=NOTICE_PURPOSE,
+        purpose=INFORMATION_NOTICE_PURPOSE,
         sender=str(policy.email_from or policy.spoc.email),
         reply_to=None,
         recipient=str(policy.spoc.email),

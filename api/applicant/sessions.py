@@ -22,6 +22,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.api_mail import NEW_LINK_PURPOSE
 from api.audit import add_audit, record_tallied_audit
 from api.links import (
     RedactLinkTokens,
@@ -40,8 +41,7 @@ COOKIE_PATH = "/case"
 ACTOR = "applicant"
 UNKNOWN_LINK = "unknown applicant link"
 UNKNOWN_SESSION = "unknown applicant session"
-# The purpose of the email that carries a link asked for from the page; at most this many a case a day.
-NEW_LINK_PURPOSE = "applicant-new-link"
+# At most this many emails with a link asked for from the page (NEW_LINK_PURPOSE) a case a day.
 NEW_LINKS_A_DAY = 3
 
 

@@ -181,7 +181,7 @@ async def add_information(request: Request, visit: CaseVisitDep, settings: Setti
     if recorded.notice_key is not None:
         try:
             await mailer.deliver(recorded.notice_key)
-        except Exception as error:  # recorded all the same; the notice stays in the outbox
+        except Exception as error:  # recorded all the same; the outbox sweep sends it later
             log.warning(
                 "the SPOC's notice of added information could not be sent yet: %s", type(error).__name__
             )

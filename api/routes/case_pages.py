@@ -23,11 +23,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from activities.api_mail import NEW_LINK_PURPOSE, new_link_key
 from activities.mail import Mailer, OutgoingEmail
 from activities.rendering import Renderer
 from api.applicant.sessions import (
     COOKIE_PATH,
-    NEW_LINK_PURPOSE,
     SESSION_COOKIE,
     LinkRefused,
     NewLink,
@@ -163,7 +163,7 @@ async def ask_for_new_link(
                 "link": f"{base}{applicant_link_path(link.token)}",
             },
         )
-        key = f"{link.reference}:{NEW_LINK_PURPOSE}:{now.isoformat()}"
+        key = new_link_key(link.reference, now)
         mailer.record(
             OutgoingEmail(
                 idempotency_key=key,
@@ -186,7 +186,7 @@ async def ask_for_new_link(
     if key is not None:
         try:
             await mailer.deliver(key)
-        except Exception as error:  # the answer is the same; the message stays in the outbox
+        except Exception as error:  # the answer is the same; the outbox sweep sends it later
             log.warning("an applicant's new link could not be sent yet: %s", type(error).__name__)
     return page("new_link_sent.html")
 
