@@ -577,3 +577,14 @@ def _running(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+def test_the_action_plan_fills_the_text_column_and_no_more() -> None:
+    # Fixed table layout: the columns are 30%, 48% and 22% of the 170 mm between the margins (20 to 190 mm),
+    # their padding inside those widths, so that "By" and its dates end within the right margin.
+    _, pdf = rendered(LetterCode.OUTCOME)
+    left_of = {text: left for text, left, _ in runs_on_first_page(pdf)}
+    assert left_of["Organisation"] == pytest.approx(20, abs=0.5)
+    assert left_of["Action"] == pytest.approx(20 + 0.30 * 170, abs=0.5)
+    assert left_of["By"] == pytest.approx(20 + 0.78 * 170, abs=0.5)
+    assert left_of["15 January 2027"] == left_of["By"]
