@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import aiosmtplib
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -51,7 +51,8 @@ TEMPORARY_FAILURE = "TemporaryMailFailure"
 # The status of a failed message whose letter staff sent again (to another address, or by post): no longer
 # in the failed-mail lists, and never delivered itself.
 RESENT = "resent"
-# What `deliver` answers when its `claim_if` refused the message: nothing was sent, nothing changed.
+# What `deliver` answers when its `claim_if` refused the message, or another sender claimed it first:
+# nothing was sent, nothing changed.
 LEFT_ALONE = "left-alone"
 
 # The secret part of an agency's, an appeal chair's, an appeal contact's or the applicant's link (see
@@ -100,6 +101,9 @@ class OutgoingEmail:
 # in workflows/case.py) less their longest retry interval (30 minutes), so that an attempt always
 # falls in between and marks it.
 GIVE_UP_AFTER = dt.timedelta(hours=47)
+# Far longer than any conversation with the mail server (its timeout is seconds): a message still `sending`
+# this long after its last attempt was abandoned by whoever claimed it (a process gone mid-send).
+SENDING_ABANDONED_AFTER = dt.timedelta(minutes=15)
 
 
 def utc_now() -> dt.datetime:
@@ -174,13 +178,18 @@ class Mailer:
             pass  # the other attempt recorded it first
 
     async def deliver(self, idempotency_key: str, *, claim_if: ClaimCondition | None = None) -> str:
-        """Send the outbox message once; returns its status (LEFT_ALONE when `claim_if` refused it). Raises
-        for Temporal to retry or give up."""
+        """Send the outbox message once; returns its status (LEFT_ALONE when `claim_if` refused it, or when
+        another sender claimed it first and `claim_if` was given). Raises for Temporal to retry or give up."""
         if activity.in_activity():
             activity.heartbeat()  # alive: one attempt may send several emails
         try:
             claimed, notes = await asyncio.to_thread(self._claim, idempotency_key, claim_if)
         except _LeftAlone:
+            if claim_if is None:
+                # Another sender claimed it between this one's read and its claim: it is being sent now.
+                raise ApplicationError(
+                    "another attempt is sending this message", type=TEMPORARY_FAILURE
+                ) from None
             return LEFT_ALONE
         except Unbuildable as error:
             # Not the mail server's fault and no retry will mend it (a stored address that is not one
@@ -230,6 +239,20 @@ class Mailer:
         log.info("email %s sent (%s)", message["Message-ID"], idempotency_key.split(":", 1)[0])
         return "sent"
 
+    async def give_up(
+        self, idempotency_key: str, reason: str, *, claim_if: ClaimCondition | None = None
+    ) -> str:
+        """Fail the message for good without sending it, as a message tried too long is (the failed-mail
+        list, the hooks' notes), and raise as `deliver` then does; LEFT_ALONE when `claim_if` refuses it."""
+        if claim_if is not None and not await asyncio.to_thread(self._passes, idempotency_key, claim_if):
+            return LEFT_ALONE
+        await self._fail(idempotency_key, reason)
+
+    def _passes(self, key: str, claim_if: ClaimCondition) -> bool:
+        with self._sessions() as session:
+            row = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+            return row is not None and claim_if(row)
+
     async def _try_again_later(
         self, idempotency_key: str, first_attempt_at: dt.datetime, reason: str, *, release: bool
     ) -> NoReturn:
@@ -271,7 +294,7 @@ class Mailer:
     ) -> tuple[tuple[EmailMessage, dt.datetime] | None, list[str] | None]:
         """((message, when it was first tried), None) to send it; (None, None) when it went already (or its
         letter went again another way); (None, notes to deliver) when it failed already. Raises _LeftAlone
-        when `claim_if` refuses it."""
+        when `claim_if` refuses it, or when another sender claimed it since it was read."""
         with self._sessions.begin() as session:
             row = session.scalar(
                 select(OutboxMessage).where(OutboxMessage.idempotency_key == key).with_for_update()
@@ -289,14 +312,29 @@ class Mailer:
                 message = _build(row, attachments)
             except (ValueError, TypeError, HeaderParseError) as error:
                 raise Unbuildable(type(error).__name__) from None
-            if row.status == "sending":
-                row.possible_duplicates += 1
-            row.status = "sending"
-            row.attempts += 1
-            row.last_attempt_at = activity_now()
-            if row.first_attempt_at is None:
-                row.first_attempt_at = row.last_attempt_at
-            return (message, row.first_attempt_at), None
+            # Claimed only if nobody claimed it since it was read: compare and set on the status and the
+            # attempts (SQLite ignores FOR UPDATE, and two senders could otherwise both read `pending`).
+            now = activity_now()
+            first_attempt_at = row.first_attempt_at or now
+            claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.status == row.status,
+                    OutboxMessage.attempts == row.attempts,
+                )
+                .values(
+                    status="sending",
+                    attempts=row.attempts + 1,
+                    possible_duplicates=row.possible_duplicates + (1 if row.status == "sending" else 0),
+                    last_attempt_at=now,
+                    first_attempt_at=first_attempt_at,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                raise _LeftAlone
+            return (message, first_attempt_at), None
 
     def _mark_sent(self, key: str) -> None:
         with self._sessions.begin() as session:
@@ -363,6 +401,15 @@ async def _heartbeating() -> AsyncIterator[None]:
 
 class Unbuildable(Exception):
     """An outbox message that cannot be made into an email (its reason names no address)."""
+
+
+def not_being_sent(message: OutboxMessage) -> bool:
+    """A `claim_if` for a request that may repeat (the same form sent twice): not a message that someone
+    is sending right now, which would go twice. One abandoned mid-send (SENDING_ABANDONED_AFTER) may be
+    taken again."""
+    if message.status != "sending" or message.last_attempt_at is None:
+        return True
+    return utc_now() - message.last_attempt_at > SENDING_ABANDONED_AFTER
 
 
 class _LeftAlone(Exception):

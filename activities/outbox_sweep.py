@@ -9,10 +9,12 @@ stalled when
 - `sending` and last tried over SENDING_FOR ago: far longer than any SMTP conversation, so the request
   that claimed it has died (the mailer counts the send as a possible duplicate, with the same Message-ID).
 
-Oldest first, at most SWEEP_LIMIT a run (the next run takes the rest). Each is delivered as its request
-delivers it, and claimed only if it is still stalled when its turn comes (the check is made on the locked
-row), so a request that took it meanwhile is never raced. A temporary failure leaves it for the next run
-until the mailer gives up (GIVE_UP_AFTER from its first attempt) and fails it for good, as for any email.
+Least recently tried first, at most SWEEP_LIMIT a run (the next run takes the rest). Each is delivered as
+its request delivers it, and claimed only if it is still stalled when its turn comes (checked on the row
+read, and claimed only if nobody claimed it since: activities.mail), so a request that took it meanwhile is
+never raced. A temporary failure leaves it for the next run until the mailer gives up (GIVE_UP_AFTER from
+its first attempt) and fails it for good, as for any email; one that has waited longer than that (stalled
+before the sweep existed) is failed for good unsent, not sent days late.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,7 +39,15 @@ from activities.api_mail import (
     kind_of,
     resent_letter_mailer,
 )
-from activities.mail import LEFT_ALONE, PERMANENT_FAILURE, TEMPORARY_FAILURE, Mailer, activity_now
+from activities.mail import (
+    GIVE_UP_AFTER,
+    LEFT_ALONE,
+    PERMANENT_FAILURE,
+    SENDING_ABANDONED_AFTER,
+    TEMPORARY_FAILURE,
+    Mailer,
+    activity_now,
+)
 from core.config import Settings
 from db.models import OutboxMessage
 from workflows.models import OutboxSweepResult
@@ -45,7 +55,7 @@ from workflows.models import OutboxSweepResult
 log = logging.getLogger(__name__)
 
 PENDING_FOR = dt.timedelta(minutes=2)
-SENDING_FOR = dt.timedelta(minutes=15)
+SENDING_FOR = SENDING_ABANDONED_AFTER
 SWEEP_LIMIT = 100
 
 
@@ -88,12 +98,15 @@ def is_stalled(message: OutboxMessage, now: dt.datetime) -> bool:
 
 
 def stalled_api_mail(session: Session, now: dt.datetime, limit: int = SWEEP_LIMIT) -> list[str]:
-    """The outbox keys of the API's emails stalled at `now`, oldest first."""
+    """The outbox keys of the API's emails stalled at `now`, least recently tried first."""
     return list(
         session.scalars(
             select(OutboxMessage.idempotency_key)
             .where(stalled_in_outbox(now))
-            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            # Least recently tried first: messages that keep failing do not hold up newer ones.
+            .order_by(
+                func.coalesce(OutboxMessage.last_attempt_at, OutboxMessage.created_at), OutboxMessage.id
+            )
             .limit(limit)
         )
     )
@@ -119,7 +132,7 @@ class OutboxSweepActivities:
         for done, key in enumerate(keys):
             if activity.in_activity():
                 activity.heartbeat(done)  # how far it got: a count, nothing of the message
-            outcomes[await self._deliver(key, still_stalled)] += 1
+            outcomes[await self._deliver(key, still_stalled, now)] += 1
         result = OutboxSweepResult(
             stalled=len(keys), **{outcome.value: outcomes[outcome] for outcome in Outcome}
         )
@@ -131,19 +144,33 @@ class OutboxSweepActivities:
         with self._sessions() as session:
             return stalled_api_mail(session, now)
 
-    def _kind(self, key: str) -> ApiMailKind | None:
+    def _kind(self, key: str, now: dt.datetime) -> tuple[ApiMailKind | None, bool]:
+        """The message's kind (None: gone, or not the API's), and whether it has waited too long to send."""
         with self._sessions() as session:
             message = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
-            return kind_of(message) if message is not None else None
+            if message is None:
+                return None, False
+            waiting_since = message.first_attempt_at or message.created_at
+            return kind_of(message), now - waiting_since >= GIVE_UP_AFTER
 
-    async def _deliver(self, key: str, still_stalled: Callable[[OutboxMessage], bool]) -> Outcome:
+    async def _deliver(
+        self, key: str, still_stalled: Callable[[OutboxMessage], bool], now: dt.datetime
+    ) -> Outcome:
         """Deliver one message; which of the result's counts it adds to. Never raises (but for the activity
         being cancelled), so that one message's trouble does not hold up the others."""
         reference = key.split(":", 1)[0]  # for the log: the case, never the address in the key
         try:
-            kind = await asyncio.to_thread(self._kind, key)
+            kind, expired = await asyncio.to_thread(self._kind, key, now)
             if kind is None:  # gone, or not the API's: the query and the list disagree, so leave it be
                 return Outcome.LEFT_ALONE
+            mailer = self._letter_mailer if kind is RESENT_LETTER else self._mailer
+            if expired:
+                # Waited longer than any email is tried for (one stalled before the sweep existed, say):
+                # failed for good unsent, as the mailer fails one tried that long, not sent days late.
+                hours = int(GIVE_UP_AFTER.total_seconds() // 3600)
+                reason = f"not sent within {hours} hours, so not sent late"
+                await mailer.give_up(key, reason, claim_if=still_stalled)
+                return Outcome.LEFT_ALONE  # give_up raises once it has failed it; here, someone took it
             if kind is RESENT_LETTER:
                 status = await deliver_resent_letter(
                     self._sessions, self._letter_mailer, key, claim_if=still_stalled

@@ -30,7 +30,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.api_mail import deliver_resent_letter, resent_letter_key, resent_letter_mailer
 from activities.letter_pdf import letter_name
-from activities.mail import PERMANENT_FAILURE, REDACTED_LINK, RESENT, Mailer, OutgoingEmail
+from activities.mail import (
+    LEFT_ALONE,
+    PERMANENT_FAILURE,
+    REDACTED_LINK,
+    RESENT,
+    Mailer,
+    OutgoingEmail,
+    not_being_sent,
+)
 from api.audit import add_audit
 from api.auth import Staff
 from api.case_decisions import DecisionRefused, InvalidDecision, KeyReused
@@ -279,7 +287,8 @@ def _recorded(sessions: sessionmaker[Session], **arguments: Any) -> str | None:
 async def _deliver(sessions: sessionmaker[Session], mailer: Mailer, key: str) -> str:
     """Deliver the letter's email now: its status afterwards (sent, failed, or pending in the outbox)."""
     try:
-        await deliver_resent_letter(sessions, mailer, key)
+        # Never while another request (the same form sent again) or the outbox sweep is sending it.
+        status = await deliver_resent_letter(sessions, mailer, key, claim_if=not_being_sent)
     except ApplicationError as error:
         if error.type == PERMANENT_FAILURE:
             return "failed"
@@ -288,7 +297,7 @@ async def _deliver(sessions: sessionmaker[Session], mailer: Mailer, key: str) ->
     except Exception as error:  # recorded all the same; the message stays in the outbox
         log.warning("a letter sent again could not be delivered yet: %s", type(error).__name__)
         return "pending"
-    return "sent"
+    return "pending" if status == LEFT_ALONE else "sent"
 
 
 async def resend_letter(

@@ -9,6 +9,7 @@ time-skipping server.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -25,7 +26,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.api_mail import API_MAIL_KINDS
-from activities.mail import GIVE_UP_AFTER, Mailer, OutgoingEmail
+from activities.mail import (
+    GIVE_UP_AFTER,
+    LEFT_ALONE,
+    SENDING_ABANDONED_AFTER,
+    Mailer,
+    OutgoingEmail,
+    not_being_sent,
+)
 from activities.outbox_sweep import OutboxSweepActivities
 from db.models import Case, Letter, OutboxMessage
 from devstack.mail_sink import MailSink
@@ -328,20 +336,17 @@ async def test_a_resent_letter_is_swept_by_the_workflow_with_its_pdf(
     assert letter_status(stack, resent.idempotency_key) == "sent"
 
 
-async def test_a_resent_letter_the_server_never_takes_fails_for_good_as_the_mailer_says(
+async def test_a_resent_letter_waiting_too_long_fails_for_good_unsent_as_the_mailer_says(
     stack: CaseService, sink: MailSink
 ) -> None:
     reference, resent = await resent_while_the_server_is_down(stack, sink)
-    # First tried longer ago than the mailer tries for.
+    # First tried longer ago than the mailer tries for (stalled before the sweep existed, say): failed for
+    # good, and not sent days late even though the mail server now takes mail.
     backdate(stack, resent.idempotency_key, GIVE_UP_AFTER + dt.timedelta(minutes=1))
-    sink.stop()
-    try:
-        result = await sweeper(stack).deliver_stalled_api_mail()
-    finally:
-        sink.start()
+    result = await sweeper(stack).deliver_stalled_api_mail()
     assert result == OutboxSweepResult(stalled=1, failed=1)
     failed = message(stack, resent.idempotency_key)
-    assert failed.status == "failed" and failed.last_error and "gave up after 47 hours" in failed.last_error
+    assert failed.status == "failed" and failed.last_error and "not sent within 47 hours" in failed.last_error
     # As when the request itself fails for good: the letter is failed again (to be sent again once more,
     # from the failed-mail list), and the chronology says so.
     assert letter_status(stack, resent.idempotency_key) == "failed"
@@ -353,6 +358,40 @@ async def test_a_resent_letter_the_server_never_takes_fails_for_good_as_the_mail
     assert copies(sink, failed) == 0
     # Failed is final: later sweeps leave it.
     assert await sweeper(stack).deliver_stalled_api_mail() == OutboxSweepResult()
+
+
+async def test_two_senders_never_both_claim_one_message(stack: CaseService, sink: MailSink) -> None:
+    # Both read the message `pending`; the second claims and sends it between the first's read and its
+    # claim. The first's claim (compare and set: SQLite ignores FOR UPDATE) then finds it taken.
+    reference = seed_case(stack)
+    key = record(stack, reference, f"{reference}:applicant-new-link:race", "applicant-new-link")
+    first, second = Mailer(stack.settings, stack.sessions), Mailer(stack.settings, stack.sessions)
+    rivals: list[str] = []
+
+    def read_then_lose_the_race(row: OutboxMessage) -> bool:
+        assert row.status == "pending"
+        rivals.append(asyncio.run(second.deliver(key)))  # the first has read the row, not yet claimed it
+        return True
+
+    assert await first.deliver(key, claim_if=read_then_lose_the_race) == LEFT_ALONE
+    assert rivals == ["sent"]
+    sent = message(stack, key)
+    assert (sent.status, sent.attempts, sent.possible_duplicates) == ("sent", 1, 0)
+    assert copies(sink, sent) == 1
+
+
+async def test_a_repeated_request_never_sends_what_another_is_sending(stack: CaseService) -> None:
+    reference = seed_case(stack)
+    key = record(stack, reference, f"{reference}:applicant-information:7", "applicant-information")
+    mailer = Mailer(stack.settings, stack.sessions)
+    # Being sent by the first request (or the sweep) a minute ago: the repeat leaves it.
+    left_as(stack, key, "sending", dt.timedelta(minutes=1))
+    assert await mailer.deliver(key, claim_if=not_being_sent) == LEFT_ALONE
+    assert message(stack, key).attempts == 1
+    # Abandoned mid-send long ago: the repeat may take it (a possible duplicate, counted).
+    left_as(stack, key, "sending", SENDING_ABANDONED_AFTER + dt.timedelta(minutes=1))
+    assert await mailer.deliver(key, claim_if=not_being_sent) == "sent"
+    assert message(stack, key).possible_duplicates == 1
 
 
 def test_no_workflow_email_key_has_the_mark_of_the_apis_own() -> None:

@@ -65,6 +65,8 @@ async def ensure_outbox_sweep_schedule(client: Client, task_queue: str) -> bool:
             OutboxSweepWorkflow.run,
             id=OUTBOX_SWEEP_WORKFLOW_ID,
             task_queue=task_queue,
+            # A run stuck past its activity's retries would make every later one skip: it ends instead.
+            execution_timeout=SWEEP_TIMEOUT * 4,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=SWEEP_EVERY)]),
         # A sweep missed while Temporal was down is not made up: the next one does the same work.

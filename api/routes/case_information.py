@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from activities.mail import Mailer
+from activities.mail import Mailer, not_being_sent
 from api.agency.uploads import ALLOWED_TYPES_TEXT, MAX_FILE_BYTES, BodyTooLarge
 from api.applicant.information import (
     FORM_KEY,
@@ -180,7 +180,8 @@ async def add_information(request: Request, visit: CaseVisitDep, settings: Setti
         await visit.audit("applicant_information_repeated", "already recorded")
     if recorded.notice_key is not None:
         try:
-            await mailer.deliver(recorded.notice_key)
+            # A repeated form finds the notice recorded: never while another request (or the sweep) sends it.
+            await mailer.deliver(recorded.notice_key, claim_if=not_being_sent)
         except Exception as error:  # recorded all the same; the outbox sweep sends it later
             log.warning(
                 "the SPOC's notice of added information could not be sent yet: %s", type(error).__name__

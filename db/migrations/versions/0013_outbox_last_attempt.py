@@ -25,7 +25,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('last_attempt_at', db.models.UTCDateTime(timezone=True), nullable=True))
     # Messages tried before this: their first attempt is the latest one known. Never tried: left empty (the
     # sweep then goes by when the message was recorded).
-    op.execute('UPDATE outbox SET last_attempt_at = first_attempt_at WHERE first_attempt_at IS NOT NULL')
+    # Only those the sweep may look at: sent and failed messages keep no attempt time they would never use.
+    op.execute(
+        "UPDATE outbox SET last_attempt_at = first_attempt_at "
+        "WHERE first_attempt_at IS NOT NULL AND status IN ('pending', 'sending')"
+    )
 
 
 def downgrade() -> None:
