@@ -209,6 +209,6 @@ async def run(verdicts: Verdicts, *, cases: int, repeats: int, postgres: bool) -
     if folder_bin is None:
         print("\n  PostgreSQL: skipped (no initdb and pg_ctl found)")
         return
-    with postgres_server(folder_bin) as url:
+    with postgres_server(folder_bin, durable=True) as url:
         results = await measure_on(url, cases, repeats)
     report(verdicts, "PostgreSQL", "the API and the worker on it, as docker-compose.yml runs them", results)

@@ -176,6 +176,7 @@ async def lifecycle_rate(env: WorkflowEnvironment, count: int, folder: Path) -> 
                 while not is_working_day(today, "england-and-wales"):
                     today += dt.timedelta(days=1)
                 await service.travel_to(today)
+                READS["count"] = 0
                 started = time.perf_counter()
                 references = await asyncio.gather(*(one_lifecycle(service, today) for _ in range(count)))
                 # Every appeal window closes: skip time a day at a time until every case has.
