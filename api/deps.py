@@ -42,7 +42,8 @@ from domain.staff import Permission
 
 
 async def app_settings(request: Request) -> Settings:
-    """`get_settings()` (cached), or what a test put in its place with `app.dependency_overrides`."""
+    """`get_settings()` (cached), or what a test put in its place with `app.dependency_overrides` (called
+    here as a plain function with no arguments, not resolved by FastAPI: a `def` returning the settings)."""
     return settings_of(request.app)
 
 
