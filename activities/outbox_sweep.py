@@ -47,6 +47,7 @@ from activities.mail import (
     TEMPORARY_FAILURE,
     Mailer,
     activity_now,
+    utc_now,
 )
 from core.config import Settings
 from db.models import OutboxMessage
@@ -132,7 +133,7 @@ class OutboxSweepActivities:
         for done, key in enumerate(keys):
             if activity.in_activity():
                 activity.heartbeat(done)  # how far it got: a count, nothing of the message
-            outcomes[await self._deliver(key, still_stalled, now)] += 1
+            outcomes[await self._deliver(key, still_stalled)] += 1
         result = OutboxSweepResult(
             stalled=len(keys), **{outcome.value: outcomes[outcome] for outcome in Outcome}
         )
@@ -144,23 +145,23 @@ class OutboxSweepActivities:
         with self._sessions() as session:
             return stalled_api_mail(session, now)
 
-    def _kind(self, key: str, now: dt.datetime) -> tuple[ApiMailKind | None, bool]:
-        """The message's kind (None: gone, or not the API's), and whether it has waited too long to send."""
+    def _kind(self, key: str) -> tuple[ApiMailKind | None, bool]:
+        """The message's kind (None: gone, or not the API's), and whether it has waited too long to send:
+        by the wall clock, as the API that recorded and first tried it stamped it (Temporal's clock is the
+        same in service, but runs ahead of it in time-skipping tests)."""
         with self._sessions() as session:
             message = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
             if message is None:
                 return None, False
             waiting_since = message.first_attempt_at or message.created_at
-            return kind_of(message), now - waiting_since >= GIVE_UP_AFTER
+            return kind_of(message), utc_now() - waiting_since >= GIVE_UP_AFTER
 
-    async def _deliver(
-        self, key: str, still_stalled: Callable[[OutboxMessage], bool], now: dt.datetime
-    ) -> Outcome:
+    async def _deliver(self, key: str, still_stalled: Callable[[OutboxMessage], bool]) -> Outcome:
         """Deliver one message; which of the result's counts it adds to. Never raises (but for the activity
         being cancelled), so that one message's trouble does not hold up the others."""
         reference = key.split(":", 1)[0]  # for the log: the case, never the address in the key
         try:
-            kind, expired = await asyncio.to_thread(self._kind, key, now)
+            kind, expired = await asyncio.to_thread(self._kind, key)
             if kind is None:  # gone, or not the API's: the query and the list disagree, so leave it be
                 return Outcome.LEFT_ALONE
             mailer = self._letter_mailer if kind is RESENT_LETTER else self._mailer
