@@ -24,7 +24,7 @@ from activities.letter_pdf import LETTER_NAMES, LetterPdf, attachment_filename, 
 from activities.mail import PERMANENT_FAILURE, MailAttachment, activity_now, redact_links, utc_now
 from db.models import ApplicantToken, Case, ChronologyEntry, Letter, OutboxMessage
 from domain.application import Application, ContactPreference
-from domain.links import APPLICANT_LINK_LIFETIME, ApplicantTokenPurpose, applicant_link_path
+from domain.links import applicant_link_path
 from workflows.models import LetterRequest, LetterSent
 
 log = logging.getLogger(__name__)
@@ -193,13 +193,7 @@ class Letters(CaseFiles):
         link = None
         if by_email:
             now = activity_now()
-            token, row = ApplicantToken.issue(
-                ApplicantTokenPurpose.APPLICANT_LINK.value,
-                case_id=case.id,
-                issued_at=now,
-                expires_at=now + APPLICANT_LINK_LIFETIME,
-            )
-            session.add(row)
+            token = ApplicantToken.add_case_page_link(session, case_id=case.id, now=now)
             link = f"{base}{applicant_link_path(token)}"
         return {"link": link, "ask_url": f"{base}/case/new-link" if has_email else None}
 

@@ -46,7 +46,7 @@ from api.case_updates import update_id_for
 from core.config import Settings
 from db.models import ApplicantToken, Case, ChronologyEntry, Letter, OutboxMessage, Submission
 from domain.application import one_mailbox
-from domain.links import APPLICANT_LINK_LIFETIME, ApplicantTokenPurpose, applicant_link_path
+from domain.links import applicant_link_path
 from domain.policy import LocalityPolicy
 
 log = logging.getLogger(__name__)
@@ -245,13 +245,7 @@ def _again(
     Its purpose is the letter's code, so that the mailer attaches the letter's PDF."""
     text, html = letter.body_text, failed.body_html
     if _REDACTED_CASE_LINK in text or _REDACTED_CASE_LINK in html:
-        token, row = ApplicantToken.issue(
-            ApplicantTokenPurpose.APPLICANT_LINK.value,
-            case_id=case.id,
-            issued_at=now,
-            expires_at=now + APPLICANT_LINK_LIFETIME,
-        )
-        session.add(row)
+        token = ApplicantToken.add_case_page_link(session, case_id=case.id, now=now)
         text = text.replace(_REDACTED_CASE_LINK, applicant_link_path(token))
         html = html.replace(_REDACTED_CASE_LINK, applicant_link_path(token))
     return OutgoingEmail(

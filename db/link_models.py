@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from db.models import Base
-from domain.links import new_token
+from domain.links import APPLICANT_LINK_LIFETIME, ApplicantTokenPurpose, new_token
 
 
 class AppealToken(Base):
@@ -110,6 +110,19 @@ class ApplicantToken(Base):
             use_count=0,
         )
         return token, row
+
+    @classmethod
+    def add_case_page_link(cls, session: Session, *, case_id: int, now: dt.datetime) -> str:
+        """A new link to the applicant's case page, valid for APPLICANT_LINK_LIFETIME: its row added to the
+        session (only the hash is kept), its token returned for the email (`applicant_link_path`)."""
+        token, row = cls.issue(
+            ApplicantTokenPurpose.APPLICANT_LINK.value,
+            case_id=case_id,
+            issued_at=now,
+            expires_at=now + APPLICANT_LINK_LIFETIME,
+        )
+        session.add(row)
+        return token
 
 
 class AccessToken(Base):

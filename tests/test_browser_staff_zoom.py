@@ -48,24 +48,13 @@ from tests.browser import new_page, path_of
 from tests.support import CaseService, application
 from tests.test_appeals import chair_asked_for, request_appeal
 from tests.test_browser_staff import NARROW, POLICE, SPOC_EMAIL, add_staff, check_page, staff_cookie
+from tests.test_staff_actions import APPEAL_PAGES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 POLICE_KEY = "threshold:leicestershire-police"
 UNREACHABLE = "moved.away@example.test"
 POLICE_QUERY = "request=threshold%3Aleicestershire-police"
-# Every action page about a case's appeal (api/routes/staff_appeal_actions.py).
-APPEAL_PAGES = (
-    "appeal-consent",
-    "appeal-chair",
-    "appeal-withdraw",
-    "appeal-chair-link-resend",
-    "appeal-chair-link-extend",
-    "appeal-acknowledge",
-    "appeal-criteria",
-    "appeal-panel",
-    "appeal-decision",
-)
 
 
 class Visits:

@@ -33,7 +33,7 @@ from api.links import (
     session_expiry,
 )
 from db.models import ApplicantToken, Case, OutboxMessage
-from domain.links import APPLICANT_LINK_LIFETIME, ApplicantTokenPurpose
+from domain.links import ApplicantTokenPurpose
 
 # The cookie that carries an applicant's session (never the link's token), sent only to the case pages.
 SESSION_COOKIE = "case_session"
@@ -274,13 +274,7 @@ def issue_new_link(
             if (sent_today or 0) >= NEW_LINKS_A_DAY:
                 outcome = "too many today"
             else:
-                token, row = ApplicantToken.issue(
-                    ApplicantTokenPurpose.APPLICANT_LINK.value,
-                    case_id=case.id,
-                    issued_at=now,
-                    expires_at=now + APPLICANT_LINK_LIFETIME,
-                )
-                session.add(row)
+                token = ApplicantToken.add_case_page_link(session, case_id=case.id, now=now)
                 add_audit(
                     session,
                     at=now,
